@@ -1,0 +1,84 @@
+//! Typed errors. Corruption names the file, the offset and the structure that failed to verify.
+
+use std::fmt;
+use std::io;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The on-disk structure in which corruption was detected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Structure {
+    /// A header slot of the data file (0 or 1).
+    HeaderSlot(u8),
+    /// Both header slots are unusable.
+    Headers,
+    /// The serialized block translation table.
+    Translation,
+    /// A B+tree page block.
+    Page(u64),
+    /// A redo log record.
+    LogRecord,
+    /// The log does not hold the begin_checkpoint record the chosen header points at.
+    CheckpointRecord,
+}
+
+impl fmt::Display for Structure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Structure::HeaderSlot(slot) => write!(f, "header slot {slot}"),
+            Structure::Headers => write!(f, "both header slots"),
+            Structure::Translation => write!(f, "block translation table"),
+            Structure::Page(id) => write!(f, "page {id}"),
+            Structure::LogRecord => write!(f, "log record"),
+            Structure::CheckpointRecord => write!(f, "begin_checkpoint record"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("I/O error: {op} {file}: {source}")]
+    Io {
+        op: &'static str,
+        file: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("corruption in {file} at offset {offset}: {structure}: {detail}")]
+    Corruption {
+        file: String,
+        offset: u64,
+        structure: Structure,
+        detail: String,
+    },
+    /// A sync failed earlier. After a failed fsync the kernel may have dropped the dirty data,
+    /// so nothing is retried: every later write fails until the engine is reopened and
+    /// recovers from the log (PostgreSQL's rule after "fsyncgate").
+    #[error("engine poisoned by a failed sync ({cause}); reopen it to recover from the log")]
+    Poisoned { cause: String },
+    #[error("engine is closed")]
+    Closed,
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    #[error("{what} of {len} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { what: &'static str, len: usize, limit: usize },
+}
+
+impl Error {
+    pub fn io(op: &'static str, file: impl Into<String>, source: io::Error) -> Self {
+        Error::Io { op, file: file.into(), source }
+    }
+
+    pub fn corruption(
+        file: impl Into<String>,
+        offset: u64,
+        structure: Structure,
+        detail: impl Into<String>,
+    ) -> Self {
+        Error::Corruption { file: file.into(), offset, structure, detail: detail.into() }
+    }
+
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Error::Corruption { .. })
+    }
+}

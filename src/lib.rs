@@ -1,0 +1,30 @@
+//! crashpoint: a transactional key-value storage engine with TokuDB-style sharp checkpoints.
+//!
+//! The engine keeps a B+tree of pages in a bounded cachetable, logs every commit to a redo log,
+//! and takes sharp copy-on-write checkpoints (`begin_checkpoint` / `end_checkpoint`) into a data
+//! file with two header slots and three block-translation tables (current, inprogress,
+//! checkpointed). Recovery reads the newest valid header slot and replays committed transactions
+//! from the checkpoint LSN.
+//!
+//! The engine is runtime-agnostic async code. It touches storage only through [`Vfs`] and time
+//! only through [`Clock`]; it spawns nothing, so background work (the checkpointer and the
+//! group-commit log sync) is driven by the embedder calling [`Engine::checkpoint_if_due`] and
+//! [`Engine::sync_log`].
+
+pub mod allocator;
+pub mod clock;
+pub mod error;
+pub mod format;
+pub mod observer;
+pub mod options;
+pub mod types;
+pub mod vfs;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result, Structure};
+pub use observer::{CheckpointStep, NoopObserver, Observer};
+pub use options::{Options, SyncMode};
+#[cfg(feature = "canary")]
+pub use options::Canary;
+pub use types::{Lsn, PageId, Write};
+pub use vfs::{mem::MemVfs, std::StdVfs, Vfs, VfsFile};

@@ -1,0 +1,135 @@
+//! Engine options: page and cache sizes, the log sync mode and the checkpoint triggers.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How a commit reaches the disk (Lealone's log sync service).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Every commit writes and fsyncs the log before it returns; it returns durable.
+    Instant,
+    /// Group commit: a commit waits until a periodic [`crate::engine::Engine::sync_log`] call's
+    /// fsync covers it, then returns durable. One fsync covers every commit waiting for it.
+    Periodic,
+    /// A commit returns at once, not durable; the log reaches the disk when something else
+    /// syncs it (a checkpoint, a close, another mode's commit).
+    NoSync,
+}
+
+/// Planted bugs for proving the harness can fail. Compiled only with the `canary` feature.
+#[cfg(feature = "canary")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Canary {
+    /// end_checkpoint skips the data fsync before writing the translation and header.
+    SkipDataFsync,
+    /// end_checkpoint writes and syncs the header before writing the pages.
+    HeaderBeforePages,
+    /// The log is trimmed right after begin_checkpoint, before the header is durable.
+    TrimLogBeforeHeader,
+    /// Writers ignore the pending bit: they modify a pending page without cloning it first.
+    IgnorePendingBit,
+    /// The allocator hands out blocks that only the checkpointed translation references.
+    ReuseCheckpointedBlock,
+    /// Page reads skip checksum verification.
+    SkipChecksum,
+}
+
+#[cfg(feature = "canary")]
+impl Canary {
+    pub const ALL: [Canary; 6] = [
+        Canary::SkipDataFsync,
+        Canary::HeaderBeforePages,
+        Canary::TrimLogBeforeHeader,
+        Canary::IgnorePendingBit,
+        Canary::ReuseCheckpointedBlock,
+        Canary::SkipChecksum,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Canary::SkipDataFsync => "skip-data-fsync",
+            Canary::HeaderBeforePages => "header-before-pages",
+            Canary::TrimLogBeforeHeader => "trim-log-before-header",
+            Canary::IgnorePendingBit => "ignore-pending-bit",
+            Canary::ReuseCheckpointedBlock => "reuse-checkpointed-block",
+            Canary::SkipChecksum => "skip-checksum",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Canary> {
+        Canary::ALL.into_iter().find(|canary| canary.name() == name)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// A B+tree node splits when its encoded size would exceed this.
+    pub page_size_bytes: usize,
+    /// Pages the cachetable holds before it evicts; a transaction may overshoot it briefly.
+    pub cache_pages: usize,
+    pub sync_mode: SyncMode,
+    /// Checkpoint trigger: time since the last checkpoint (Lealone's period, PostgreSQL's
+    /// checkpoint_timeout).
+    pub checkpoint_interval: Duration,
+    /// Checkpoint trigger: dirty pages in the cachetable (Lealone's dirty-memory threshold).
+    pub checkpoint_dirty_pages: usize,
+    /// Checkpoint trigger: log bytes written since the last checkpoint (PostgreSQL's
+    /// max_wal_size).
+    pub checkpoint_log_bytes: u64,
+    /// A log segment file is closed and a new one started past this size.
+    pub log_segment_bytes: u64,
+    /// Largest key accepted.
+    pub key_size_max: usize,
+    /// Largest value accepted.
+    pub value_size_max: usize,
+    #[cfg(feature = "canary")]
+    pub canary: Option<Canary>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            page_size_bytes: 4096,
+            cache_pages: 256,
+            sync_mode: SyncMode::Instant,
+            checkpoint_interval: Duration::from_secs(60),
+            checkpoint_dirty_pages: 1024,
+            checkpoint_log_bytes: 64 << 20,
+            log_segment_bytes: 1 << 20,
+            key_size_max: 1024,
+            value_size_max: 64 << 10,
+            #[cfg(feature = "canary")]
+            canary: None,
+        }
+    }
+}
+
+impl Options {
+    pub fn validate(&self) -> Result<()> {
+        let fail = |why: String| Err(Error::InvalidOptions(why));
+        if self.page_size_bytes < 256 {
+            return fail(format!("page_size_bytes {} is below 256", self.page_size_bytes));
+        }
+        if self.cache_pages < 8 {
+            return fail(format!("cache_pages {} is below 8", self.cache_pages));
+        }
+        if self.log_segment_bytes < 4096 {
+            return fail(format!("log_segment_bytes {} is below 4096", self.log_segment_bytes));
+        }
+        // A node must hold at least two entries of the largest size so a split always helps.
+        let entry_max = self.key_size_max + self.value_size_max + 16;
+        if self.key_size_max == 0 || entry_max * 2 + 64 > self.page_size_bytes * 64 {
+            return fail(format!(
+                "key_size_max {} and value_size_max {} are too large for page_size_bytes {}",
+                self.key_size_max, self.value_size_max, self.page_size_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "canary")]
+    pub(crate) fn canary_is(&self, canary: Canary) -> bool {
+        self.canary == Some(canary)
+    }
+}
