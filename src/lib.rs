@@ -12,19 +12,24 @@
 //! [`Engine::sync_log`].
 
 pub mod allocator;
+mod cachetable;
+mod checkpoint;
 pub mod clock;
+pub mod engine;
 pub mod error;
 pub mod format;
+pub mod log;
 pub mod observer;
 pub mod options;
+mod recovery;
+mod tree;
 pub mod types;
 pub mod vfs;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{CommitInfo, Engine, RecoveryReport, Transaction};
 pub use error::{Error, Result, Structure};
 pub use observer::{CheckpointStep, NoopObserver, Observer};
-pub use options::{Options, SyncMode};
-#[cfg(feature = "canary")]
-pub use options::Canary;
+pub use options::{Canary, Options, SyncMode};
 pub use types::{Lsn, PageId, Write};
 pub use vfs::{mem::MemVfs, std::StdVfs, Vfs, VfsFile};

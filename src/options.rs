@@ -17,11 +17,12 @@ pub enum SyncMode {
     NoSync,
 }
 
-/// Planted bugs for proving the harness can fail. Compiled only with the `canary` feature.
-#[cfg(feature = "canary")]
+/// Planted bugs for proving the harness can fail. They can be switched on only in a build with
+/// the `canary` feature (through `Options::canary`); otherwise [`Options::planted`] is false.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Canary {
-    /// end_checkpoint skips the data fsync before writing the translation and header.
+    /// end_checkpoint skips the data fsyncs before the header write (after the pages and
+    /// after the translation).
     SkipDataFsync,
     /// end_checkpoint writes and syncs the header before writing the pages.
     HeaderBeforePages,
@@ -35,7 +36,6 @@ pub enum Canary {
     SkipChecksum,
 }
 
-#[cfg(feature = "canary")]
 impl Canary {
     pub const ALL: [Canary; 6] = [
         Canary::SkipDataFsync,
@@ -117,19 +117,29 @@ impl Options {
         if self.log_segment_bytes < 4096 {
             return fail(format!("log_segment_bytes {} is below 4096", self.log_segment_bytes));
         }
-        // A node must hold at least two entries of the largest size so a split always helps.
-        let entry_max = self.key_size_max + self.value_size_max + 16;
-        if self.key_size_max == 0 || entry_max * 2 + 64 > self.page_size_bytes * 64 {
+        // An internal node must hold at least three separators so it can split.
+        if self.key_size_max == 0 || self.key_size_max > self.page_size_bytes / 4 {
             return fail(format!(
-                "key_size_max {} and value_size_max {} are too large for page_size_bytes {}",
-                self.key_size_max, self.value_size_max, self.page_size_bytes
+                "key_size_max {} must be between 1 and page_size_bytes / 4 ({})",
+                self.key_size_max,
+                self.page_size_bytes / 4
             ));
+        }
+        // A commit record must stay far below the log's record size limit.
+        if self.value_size_max > 1 << 20 {
+            return fail(format!("value_size_max {} is above 1 MiB", self.value_size_max));
         }
         Ok(())
     }
 
-    #[cfg(feature = "canary")]
-    pub(crate) fn canary_is(&self, canary: Canary) -> bool {
-        self.canary == Some(canary)
+    /// Whether a planted bug is switched on. Always false without the `canary` feature.
+    pub(crate) fn planted(&self, canary: Canary) -> bool {
+        #[cfg(feature = "canary")]
+        return self.canary == Some(canary);
+        #[cfg(not(feature = "canary"))]
+        {
+            let _ = canary;
+            false
+        }
     }
 }

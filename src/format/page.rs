@@ -1,0 +1,435 @@
+//! B+tree nodes and their on-disk blocks.
+//!
+//! A node's raw encoding is `[kind u8][count u32]` followed by, for a leaf, `count` entries of
+//! `(key_len u32, key, value_len u32, value)`, and for an internal node `count` keys of
+//! `(key_len u32, key)` and then `count + 1` child page ids (u64). A block wraps the raw
+//! encoding as `[magic u32][page_id u64][raw_len u32][lz4 block-compressed raw encoding]`.
+//! The block's checksum lives in the translation entry that points at it, not in the block;
+//! the page id inside the block catches a translation entry that points at the wrong block.
+
+use crate::types::PageId;
+
+/// Marks a page block ("PAG1" read as little-endian bytes).
+pub const PAGE_MAGIC: u32 = u32::from_le_bytes(*b"PAG1");
+/// The largest raw encoding a block may claim; bounds the buffer a garbage length can request.
+pub const PAGE_RAW_BYTES_MAX: usize = 16 << 20;
+
+const KIND_LEAF: u8 = 1;
+const KIND_INTERNAL: u8 = 2;
+const RAW_PREFIX_BYTES: usize = 5;
+const BLOCK_PREFIX_BYTES: usize = 16;
+/// An lz4 block never expands its input by more than a factor of 255 (a match costs at least
+/// one byte per 255 bytes it produces), so a larger claimed raw length is garbage.
+const LZ4_EXPANSION_MAX: usize = 255;
+
+/// A B+tree node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// Entries sorted by key, keys unique.
+    Leaf { entries: Vec<(Vec<u8>, Vec<u8>)> },
+    /// `children.len() == keys.len() + 1`; child `i + 1` holds keys `>= keys[i]`.
+    Internal {
+        keys: Vec<Vec<u8>>,
+        children: Vec<PageId>,
+    },
+}
+
+impl Node {
+    /// Size of the uncompressed encoding; the tree splits a node when this exceeds the page size.
+    pub fn encoded_size(&self) -> usize {
+        RAW_PREFIX_BYTES
+            + match self {
+                Node::Leaf { entries } => entries
+                    .iter()
+                    .map(|(key, value)| 8 + key.len() + value.len())
+                    .sum::<usize>(),
+                Node::Internal { keys, children } => {
+                    keys.iter().map(|key| 4 + key.len()).sum::<usize>() + 8 * children.len()
+                }
+            }
+    }
+
+    /// Checks that keys are sorted and unique and that an internal node has one more child than
+    /// keys; used right before encode and right after decode.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Node::Leaf { entries } => {
+                for (index, pair) in entries.windows(2).enumerate() {
+                    if pair[0].0 >= pair[1].0 {
+                        return Err(format!(
+                            "leaf key {} ({:?}) is not below key {} ({:?})",
+                            index,
+                            pair[0].0,
+                            index + 1,
+                            pair[1].0
+                        ));
+                    }
+                }
+            }
+            Node::Internal { keys, children } => {
+                if children.len() != keys.len() + 1 {
+                    return Err(format!(
+                        "internal node has {} keys but {} children",
+                        keys.len(),
+                        children.len()
+                    ));
+                }
+                for (index, pair) in keys.windows(2).enumerate() {
+                    if pair[0] >= pair[1] {
+                        return Err(format!(
+                            "internal key {} ({:?}) is not below key {} ({:?})",
+                            index,
+                            pair[0],
+                            index + 1,
+                            pair[1]
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_raw(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.encoded_size());
+        match self {
+            Node::Leaf { entries } => {
+                out.push(KIND_LEAF);
+                out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+                for (key, value) in entries {
+                    put_bytes(&mut out, key);
+                    put_bytes(&mut out, value);
+                }
+            }
+            Node::Internal { keys, children } => {
+                out.push(KIND_INTERNAL);
+                out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+                for key in keys {
+                    put_bytes(&mut out, key);
+                }
+                for child in children {
+                    out.extend_from_slice(&child.to_le_bytes());
+                }
+            }
+        }
+        debug_assert_eq!(
+            out.len(),
+            self.encoded_size(),
+            "encoded_size disagrees with encode"
+        );
+        out
+    }
+
+    fn decode_raw(raw: &[u8]) -> Result<Node, String> {
+        let mut reader = Reader { bytes: raw };
+        let kind = reader.u8().ok_or("node shorter than its kind")?;
+        let count = reader.u32().ok_or("node shorter than its count")? as usize;
+        let node = match kind {
+            KIND_LEAF => {
+                // Each entry takes at least 8 bytes, so the count is bounded before sizing.
+                if count > reader.bytes.len() / 8 {
+                    return Err(format!("leaf count {count} exceeds the node's bytes"));
+                }
+                let mut entries = Vec::with_capacity(count);
+                for index in 0..count {
+                    let key = reader
+                        .bytes_with_len()
+                        .ok_or(format!("leaf key {index} is short"))?;
+                    let value = reader
+                        .bytes_with_len()
+                        .ok_or(format!("leaf value {index} is short"))?;
+                    entries.push((key, value));
+                }
+                Node::Leaf { entries }
+            }
+            KIND_INTERNAL => {
+                // Keys take at least 4 bytes each and the count + 1 children 8 bytes each.
+                if count > reader.bytes.len().saturating_sub(8) / 12 {
+                    return Err(format!("internal count {count} exceeds the node's bytes"));
+                }
+                let mut keys = Vec::with_capacity(count);
+                for index in 0..count {
+                    keys.push(
+                        reader
+                            .bytes_with_len()
+                            .ok_or(format!("internal key {index} is short"))?,
+                    );
+                }
+                let mut children = Vec::with_capacity(count + 1);
+                for index in 0..=count {
+                    children.push(reader.u64().ok_or(format!("child {index} is short"))?);
+                }
+                Node::Internal { keys, children }
+            }
+            other => return Err(format!("unknown node kind {other}")),
+        };
+        if !reader.bytes.is_empty() {
+            return Err(format!(
+                "{} trailing bytes after the node",
+                reader.bytes.len()
+            ));
+        }
+        Ok(node)
+    }
+}
+
+/// The block for `node` stored as page `page_id`.
+///
+/// Panics if the raw encoding exceeds `PAGE_RAW_BYTES_MAX`, which the reader would reject; the
+/// tree splits nodes long before that.
+pub fn encode_block(page_id: PageId, node: &Node) -> Vec<u8> {
+    debug_assert_eq!(
+        node.check(),
+        Ok(()),
+        "encoding an invalid node for page {page_id}"
+    );
+    let raw = node.encode_raw();
+    assert!(
+        raw.len() <= PAGE_RAW_BYTES_MAX,
+        "page {page_id} of {} raw bytes exceeds PAGE_RAW_BYTES_MAX",
+        raw.len()
+    );
+    let compressed = lz4_flex::block::compress(&raw);
+    let mut out = Vec::with_capacity(BLOCK_PREFIX_BYTES + compressed.len());
+    out.extend_from_slice(&PAGE_MAGIC.to_le_bytes());
+    out.extend_from_slice(&page_id.to_le_bytes());
+    out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    out.extend_from_slice(&compressed);
+    out
+}
+
+/// Verifies and decodes a page block read for `expected_page_id`. Never panics.
+pub fn decode_block(expected_page_id: PageId, bytes: &[u8]) -> Result<Node, String> {
+    if bytes.len() < BLOCK_PREFIX_BYTES {
+        return Err(format!(
+            "page block of {} bytes is shorter than its prefix",
+            bytes.len()
+        ));
+    }
+    let mut reader = Reader { bytes };
+    let (Some(magic), Some(page_id), Some(raw_len)) = (reader.u32(), reader.u64(), reader.u32())
+    else {
+        unreachable!("the prefix length was checked");
+    };
+    if magic != PAGE_MAGIC {
+        return Err(format!("bad page magic {magic:#010x}"));
+    }
+    if page_id != expected_page_id {
+        return Err(format!(
+            "block holds page {page_id}, expected page {expected_page_id}"
+        ));
+    }
+    let raw_len = raw_len as usize;
+    if raw_len > PAGE_RAW_BYTES_MAX {
+        return Err(format!("raw length {raw_len} exceeds PAGE_RAW_BYTES_MAX"));
+    }
+    let compressed = reader.bytes;
+    if raw_len > compressed.len().saturating_mul(LZ4_EXPANSION_MAX) {
+        return Err(format!(
+            "raw length {raw_len} is impossible for {} compressed bytes",
+            compressed.len()
+        ));
+    }
+    let mut raw = vec![0u8; raw_len];
+    let produced = lz4_flex::block::decompress_into(compressed, &mut raw)
+        .map_err(|error| format!("page decompression failed: {error}"))?;
+    if produced != raw_len {
+        return Err(format!("decompressed {produced} bytes, expected {raw_len}"));
+    }
+    let node = Node::decode_raw(&raw)?;
+    node.check()?;
+    Ok(node)
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Consumes an encoding front to back; every read checks the bytes that remain.
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        if len > self.bytes.len() {
+            return None;
+        }
+        let (taken, rest) = self.bytes.split_at(len);
+        self.bytes = rest;
+        Some(taken)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|bytes| bytes[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .map(|bytes| u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .map(|bytes| u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+    }
+
+    /// A u32 length and that many bytes, copied only once the length is known to fit.
+    fn bytes_with_len(&mut self) -> Option<Vec<u8>> {
+        let len = self.u32()? as usize;
+        self.take(len).map(<[u8]>::to_vec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..32)
+    }
+
+    fn node_strategy() -> impl Strategy<Value = Node> {
+        prop_oneof![
+            proptest::collection::btree_map(bytes(), bytes(), 0..20).prop_map(|entries| {
+                Node::Leaf {
+                    entries: entries.into_iter().collect(),
+                }
+            }),
+            proptest::collection::btree_set(bytes(), 0..20).prop_flat_map(|keys| {
+                let count = keys.len() + 1;
+                proptest::collection::vec(any::<u64>(), count).prop_map(move |children| {
+                    Node::Internal {
+                        keys: keys.iter().cloned().collect(),
+                        children,
+                    }
+                })
+            }),
+        ]
+    }
+
+    fn leaf(keys: &[&str]) -> Node {
+        Node::Leaf {
+            entries: keys
+                .iter()
+                .map(|key| (key.as_bytes().to_vec(), b"v".to_vec()))
+                .collect(),
+        }
+    }
+
+    // check() accepts sorted unique keys and rejects unsorted, duplicate or miscounted nodes.
+    #[test]
+    fn check_enforces_the_invariants() {
+        assert_eq!(leaf(&[]).check(), Ok(()));
+        assert_eq!(leaf(&["a", "b"]).check(), Ok(()));
+        assert!(leaf(&["b", "a"]).check().is_err());
+        assert!(leaf(&["a", "a"]).check().is_err());
+        let internal = |keys: &[&str], children: usize| Node::Internal {
+            keys: keys.iter().map(|key| key.as_bytes().to_vec()).collect(),
+            children: (0..children as u64).collect(),
+        };
+        assert_eq!(internal(&["m"], 2).check(), Ok(()));
+        assert!(internal(&["m"], 1).check().is_err());
+        assert!(internal(&["m", "c"], 3).check().is_err());
+    }
+
+    // A block read for another page id, with a bad magic or an oversized raw length is refused.
+    #[test]
+    fn block_framing_is_verified() {
+        let block = encode_block(7, &leaf(&["a"]));
+        assert_eq!(decode_block(7, &block), Ok(leaf(&["a"])));
+        assert!(decode_block(8, &block)
+            .unwrap_err()
+            .contains("expected page 8"));
+        let mut magic = block.clone();
+        magic[0] ^= 1;
+        assert!(decode_block(7, &magic).unwrap_err().contains("magic"));
+        let mut huge = block.clone();
+        huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_block(7, &huge)
+            .unwrap_err()
+            .contains("PAGE_RAW_BYTES_MAX"));
+        let mut short = block.clone();
+        short[12..16].copy_from_slice(&1u32.to_le_bytes());
+        assert!(decode_block(7, &short).is_err());
+        assert!(decode_block(7, &block[..10]).is_err());
+    }
+
+    // A well-framed block whose node breaks an invariant is refused after decoding.
+    #[test]
+    fn decoded_nodes_are_checked() {
+        let unsorted = Node::Leaf {
+            entries: vec![(b"b".to_vec(), vec![]), (b"a".to_vec(), vec![])],
+        };
+        let raw = unsorted.encode_raw();
+        let mut block = Vec::new();
+        block.extend_from_slice(&PAGE_MAGIC.to_le_bytes());
+        block.extend_from_slice(&3u64.to_le_bytes());
+        block.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        block.extend_from_slice(&lz4_flex::block::compress(&raw));
+        assert!(decode_block(3, &block).unwrap_err().contains("not below"));
+    }
+
+    // The expansion bound holds for the most compressible input, so it never refuses real data.
+    #[test]
+    fn expansion_bound_admits_runs_of_zeros() {
+        let raw = vec![0u8; 1 << 20];
+        let compressed = lz4_flex::block::compress(&raw);
+        assert!(raw.len() <= compressed.len() * LZ4_EXPANSION_MAX);
+        let node = Node::Leaf {
+            entries: vec![(vec![0; 8], vec![0; PAGE_RAW_BYTES_MAX / 2])],
+        };
+        assert_eq!(decode_block(1, &encode_block(1, &node)), Ok(node));
+    }
+
+    proptest! {
+        // Every valid node survives encode_block then decode_block unchanged.
+        #[test]
+        fn round_trip(page_id in any::<u64>(), node in node_strategy()) {
+            prop_assert_eq!(node.check(), Ok(()));
+            prop_assert_eq!(decode_block(page_id, &encode_block(page_id, &node)), Ok(node));
+        }
+
+        // encoded_size is exactly the length of the raw encoding.
+        #[test]
+        fn encoded_size_matches(node in node_strategy()) {
+            prop_assert_eq!(node.encode_raw().len(), node.encoded_size());
+            prop_assert_eq!(Node::decode_raw(&node.encode_raw()), Ok(node));
+        }
+
+        // Arbitrary block bytes never panic the decoder.
+        #[test]
+        fn arbitrary_blocks_never_panic(page_id in 0u64..4, bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode_block(page_id, &bytes);
+        }
+
+        // Arbitrary raw encodings behind a valid frame never panic the decoder.
+        #[test]
+        fn arbitrary_raw_nodes_never_panic(kind in 0u8..4, raw in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut raw = raw;
+            if !raw.is_empty() {
+                raw[0] = kind;
+            }
+            let _ = Node::decode_raw(&raw);
+            let mut block = Vec::new();
+            block.extend_from_slice(&PAGE_MAGIC.to_le_bytes());
+            block.extend_from_slice(&0u64.to_le_bytes());
+            block.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+            block.extend_from_slice(&lz4_flex::block::compress(&raw));
+            let _ = decode_block(0, &block);
+        }
+
+        // Flipping any bit of a block's compressed body either fails or yields a valid node.
+        #[test]
+        fn corrupted_bodies_never_panic(node in node_strategy(), bit in any::<prop::sample::Index>()) {
+            let mut block = encode_block(1, &node);
+            let bit = bit.index(block.len() * 8);
+            block[bit / 8] ^= 1 << (bit % 8);
+            if let Ok(decoded) = decode_block(1, &block) {
+                prop_assert_eq!(decoded.check(), Ok(()));
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The redo log: segment files of framed records, an append buffer, flush and group commit.
+//!
+//! An LSN is the byte position of a record in the log stream. A record never spans segments:
+//! when it would push a segment past `log_segment_bytes`, a new segment file starts at its LSN,
+//! so segment `log-<start>` holds exactly the bytes `[start, next segment's start)`.
+//!
+//! Appending is synchronous and in memory (under the engine's state latch, so LSN order is
+//! apply order); [`Log::flush`] writes the buffer out and, when asked, fsyncs it. Every record
+//! ending at or below [`Log::durable_lsn`] is on disk. Any failed write or sync of the log is
+//! returned to the engine, which poisons itself: buffered records are gone and must not be
+//! assumed durable by a retry.
+
+pub mod reader;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use event_listener::Event;
+
+use crate::error::{Error, Result};
+use crate::format::record::{self, Record};
+use crate::types::Lsn;
+use crate::vfs::{Vfs, VfsFile};
+
+const SEGMENT_PREFIX: &str = "log-";
+
+/// The file name of the segment whose first byte is at `start`.
+pub fn segment_name(start: u64) -> String {
+    format!("{SEGMENT_PREFIX}{start:020}")
+}
+
+/// The start LSN a segment file name encodes, if it is one.
+pub fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(SEGMENT_PREFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Records appended but not yet written to a segment file.
+#[derive(Debug)]
+struct Buffer {
+    bytes: Vec<u8>,
+    /// LSN of `bytes[0]`.
+    start: u64,
+    /// LSN the next record gets.
+    next: u64,
+    /// Start of the segment the next record goes into.
+    segment_start: u64,
+    /// Starts of segments that begin inside `bytes` and have no file yet, ascending.
+    new_segments: Vec<u64>,
+}
+
+struct Io<F> {
+    /// The segment being appended to: its start LSN and file.
+    segment: Option<(u64, F)>,
+    /// Segment files that exist, by start LSN.
+    segments: BTreeSet<u64>,
+    /// A segment was created since the last directory sync.
+    directory_dirty: bool,
+    /// The open segment has writes since its last sync.
+    segment_dirty: bool,
+}
+
+pub struct Log<V: Vfs> {
+    buffer: Mutex<Buffer>,
+    io: async_lock::Mutex<Io<V::File>>,
+    durable: AtomicU64,
+    /// Notified whenever `durable` moves or the engine is poisoned.
+    durable_changed: Event,
+    segment_bytes: u64,
+}
+
+fn lock(buffer: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
+    buffer
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<V: Vfs> Log<V> {
+    /// A log whose next record goes at `end`, appending to the segment starting at
+    /// `segment_start` (already open as `file`, or created at the first flush if None).
+    pub fn new(
+        end: u64,
+        segment_start: u64,
+        file: Option<V::File>,
+        segments: BTreeSet<u64>,
+        segment_bytes: u64,
+    ) -> Self {
+        let segment = file.map(|file| (segment_start, file));
+        let mut new_segments = Vec::new();
+        if segment.is_none() {
+            new_segments.push(segment_start);
+        }
+        Self {
+            buffer: Mutex::new(Buffer {
+                bytes: Vec::new(),
+                start: end,
+                next: end,
+                segment_start,
+                new_segments,
+            }),
+            io: async_lock::Mutex::new(Io {
+                segment,
+                segments,
+                directory_dirty: false,
+                segment_dirty: false,
+            }),
+            durable: AtomicU64::new(end),
+            durable_changed: Event::new(),
+            segment_bytes,
+        }
+    }
+
+    /// Appends a record to the buffer; returns its LSN and the LSN just past it.
+    pub fn append(&self, record: &Record) -> (Lsn, u64) {
+        let len = record::encoded_len(record) as u64;
+        let mut buffer = lock(&self.buffer);
+        let lsn = buffer.next;
+        if lsn > buffer.segment_start && lsn - buffer.segment_start + len > self.segment_bytes {
+            buffer.segment_start = lsn;
+            buffer.new_segments.push(lsn);
+        }
+        record::encode(Lsn(lsn), record, &mut buffer.bytes);
+        buffer.next = lsn + len;
+        debug_assert_eq!(buffer.start + buffer.bytes.len() as u64, buffer.next);
+        (Lsn(lsn), buffer.next)
+    }
+
+    /// LSN the next record will get.
+    pub fn next_lsn(&self) -> u64 {
+        lock(&self.buffer).next
+    }
+
+    /// Bytes appended but not yet written out.
+    pub fn buffered_bytes(&self) -> usize {
+        lock(&self.buffer).bytes.len()
+    }
+
+    pub fn durable_lsn(&self) -> u64 {
+        self.durable.load(Ordering::SeqCst)
+    }
+
+    /// Writes out everything appended so far and, with `sync`, fsyncs it (and the directory
+    /// if a segment was created). On error the buffered bytes are lost: the caller must poison.
+    pub async fn flush(&self, vfs: &V, sync: bool) -> Result<()> {
+        let mut io = self.io.lock().await;
+        let (start, bytes, new_segments) = {
+            let mut buffer = lock(&self.buffer);
+            let start = buffer.start;
+            buffer.start = buffer.next;
+            (
+                start,
+                std::mem::take(&mut buffer.bytes),
+                std::mem::take(&mut buffer.new_segments),
+            )
+        };
+        let end = start + bytes.len() as u64;
+        if sync && end <= self.durable_lsn() && !io.segment_dirty {
+            return Ok(());
+        }
+        let mut position = start;
+        let mut breaks = new_segments.into_iter().peekable();
+        // Each pass writes one segment's share of the buffer; there are at most
+        // new_segments.len() + 1 passes.
+        while position < end || breaks.peek() == Some(&position) {
+            if breaks.peek() == Some(&position) {
+                breaks.next();
+                self.open_segment(vfs, &mut io, position).await?;
+            }
+            let chunk_end = breaks.peek().copied().unwrap_or(end).min(end);
+            let (segment_start, file) = io.segment.as_ref().expect("a segment is open");
+            let offset = position - segment_start;
+            let name = segment_name(*segment_start);
+            file.write_at(
+                offset,
+                &bytes[(position - start) as usize..(chunk_end - start) as usize],
+            )
+            .await
+            .map_err(|source| Error::io("write", name, source))?;
+            io.segment_dirty = true;
+            position = chunk_end;
+        }
+        if sync {
+            Self::sync_open_segment(&mut io).await?;
+            if io.directory_dirty {
+                vfs.sync_dir()
+                    .await
+                    .map_err(|source| Error::io("sync", "log directory", source))?;
+                io.directory_dirty = false;
+            }
+            if end > self.durable_lsn() {
+                self.durable.store(end, Ordering::SeqCst);
+            }
+            self.durable_changed.notify(usize::MAX);
+        }
+        Ok(())
+    }
+
+    async fn sync_open_segment(io: &mut Io<V::File>) -> Result<()> {
+        if let (Some((segment_start, file)), true) = (&io.segment, io.segment_dirty) {
+            file.sync()
+                .await
+                .map_err(|source| Error::io("sync", segment_name(*segment_start), source))?;
+            io.segment_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Closes the open segment (fsynced, so only the last segment can have an unsynced tail)
+    /// and creates the one starting at `start`.
+    async fn open_segment(&self, vfs: &V, io: &mut Io<V::File>, start: u64) -> Result<()> {
+        Self::sync_open_segment(io).await?;
+        let name = segment_name(start);
+        let file = vfs
+            .create(&name)
+            .await
+            .map_err(|source| Error::io("create", name, source))?;
+        io.segment = Some((start, file));
+        io.segments.insert(start);
+        io.directory_dirty = true;
+        Ok(())
+    }
+
+    /// Waits until every record ending at or below `end` is durable, or `poisoned` says why not.
+    pub async fn wait_durable(&self, end: u64, poisoned: impl Fn() -> Option<Error>) -> Result<()> {
+        loop {
+            if self.durable_lsn() >= end {
+                return Ok(());
+            }
+            if let Some(error) = poisoned() {
+                return Err(error);
+            }
+            let listener = self.durable_changed.listen();
+            if self.durable_lsn() >= end {
+                return Ok(());
+            }
+            if let Some(error) = poisoned() {
+                return Err(error);
+            }
+            listener.await;
+        }
+    }
+
+    /// Wakes every waiter, e.g. after the engine was poisoned.
+    pub fn wake_waiters(&self) {
+        self.durable_changed.notify(usize::MAX);
+    }
+
+    /// Removes every segment that holds only bytes before `before` (the begin LSN of the
+    /// newest durable checkpoint). Returns the starts of the removed segments.
+    pub async fn trim(&self, vfs: &V, before: u64) -> Result<Vec<u64>> {
+        let mut io = self.io.lock().await;
+        let open = io.segment.as_ref().map(|(start, _)| *start);
+        let starts: Vec<u64> = io.segments.iter().copied().collect();
+        let mut removed = Vec::new();
+        for pair in starts.windows(2) {
+            let (start, next) = (pair[0], pair[1]);
+            if next <= before && Some(start) != open {
+                let name = segment_name(start);
+                vfs.remove(&name)
+                    .await
+                    .map_err(|source| Error::io("remove", name, source))?;
+                io.segments.remove(&start);
+                removed.push(start);
+            }
+        }
+        if !removed.is_empty() {
+            vfs.sync_dir()
+                .await
+                .map_err(|source| Error::io("sync", "log directory", source))?;
+        }
+        Ok(removed)
+    }
+
+    /// Bytes of log written since `lsn`.
+    pub fn bytes_since(&self, lsn: u64) -> u64 {
+        self.next_lsn().saturating_sub(lsn)
+    }
+}
