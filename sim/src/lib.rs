@@ -1,1 +1,12 @@
-//! crashpoint-sim
+//! crashpoint-sim: deterministic simulation and fault injection for the crashpoint engine.
+//!
+//! `fs` is the simulated disk, `scenario` the scenario files, `driver` runs one seed (workload,
+//! crashes, recovery, checks against `model`), `cli` is the `crashpoint` command line.
+
+pub mod cli;
+pub mod driver;
+pub mod fs;
+pub mod model;
+pub mod outcome;
+pub mod report;
+pub mod scenario;

@@ -1,0 +1,204 @@
+//! The `crashpoint` command line: `run`, `replay` and `check-determinism`.
+//!
+//! This module owns argument parsing and exit codes; each command lives in its own file under
+//! `cli/`. Exit codes: 0 when every check held, 1 when a check failed, 2 for a usage or
+//! configuration error (clap's errors included), so scripts can tell a bug in the engine from a
+//! mistake on the command line.
+
+mod check_determinism;
+mod replay;
+mod run;
+mod seeds;
+mod workers;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use seeds::{SeedRange, SeedRangeError, Shard, ShardError};
+
+/// Every check held.
+pub const EXIT_SUCCESS: i32 = 0;
+/// A check failed (or, for `check-determinism`, two runs of a seed differed).
+pub const EXIT_CHECK_FAILED: i32 = 1;
+/// The command line or a scenario file is wrong.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "crashpoint",
+    version,
+    about = "Deterministic crash and fault-injection simulation of the crashpoint engine"
+)]
+pub struct Arguments {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run many seeds of one or more scenarios and summarize.
+    Run(RunArguments),
+    /// Rerun one seed with logging, to investigate a failure.
+    Replay(ReplayArguments),
+    /// Run each seed twice and check both runs agree.
+    CheckDeterminism(CheckDeterminismArguments),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArguments {
+    /// Scenario names (looked up in the scenario directory) or paths to .toml files; none runs
+    /// every scenario marked `default = true`.
+    pub scenarios: Vec<String>,
+    /// Seeds to run: `A..B` (half-open) or a single seed `N`.
+    #[arg(long, default_value = "0..100")]
+    pub seeds: SeedRange,
+    /// Worker threads; defaults to the available parallelism.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jobs: Option<u32>,
+    /// Run only the seeds with `seed % N == K`, to split a range across machines.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Write every outcome and the summaries as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArguments,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArguments {
+    /// Scenario name or path to a .toml file.
+    #[arg(long)]
+    pub scenario: String,
+    #[arg(long)]
+    pub seed: u64,
+    /// Log at debug level (RUST_LOG, when set, wins).
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Write the full I/O trace as JSON to this file.
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArguments,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckDeterminismArguments {
+    /// Scenario name or path to a .toml file.
+    #[arg(long)]
+    pub scenario: String,
+    /// Seeds to check: `A..B` (half-open) or a single seed `N`.
+    #[arg(long, default_value = "0..20")]
+    pub seeds: SeedRange,
+    /// Worker threads; defaults to the available parallelism.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jobs: Option<u32>,
+    #[command(flatten)]
+    pub common: CommonArguments,
+}
+
+#[derive(Debug, Args)]
+pub struct CommonArguments {
+    /// Enable a planted bug by name (needs the `canary` feature), to prove the checks can fail.
+    #[arg(long, value_name = "NAME")]
+    pub canary: Option<String>,
+}
+
+/// Parses the process arguments, runs the command and returns the exit code.
+pub fn main() -> i32 {
+    let arguments = match Arguments::try_parse() {
+        Ok(arguments) => arguments,
+        Err(error) => {
+            // Help and version requests are clap "errors" too, but they succeeded.
+            let code = if error.use_stderr() {
+                EXIT_USAGE
+            } else {
+                EXIT_SUCCESS
+            };
+            let _ = error.print();
+            return code;
+        }
+    };
+    match execute(arguments) {
+        Ok(code) => code,
+        Err(error) => {
+            print_error_chain(&error);
+            EXIT_USAGE
+        }
+    }
+}
+
+/// Runs a parsed command. `Err` means a usage or configuration error; a failed check is
+/// `Ok(EXIT_CHECK_FAILED)`.
+pub fn execute(arguments: Arguments) -> anyhow::Result<i32> {
+    match arguments.command {
+        Command::Run(arguments) => run::run(arguments),
+        Command::Replay(arguments) => replay::replay(arguments),
+        Command::CheckDeterminism(arguments) => check_determinism::check_determinism(arguments),
+    }
+}
+
+fn print_error_chain(error: &anyhow::Error) {
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+/// Rejects a canary the engine does not have, or any canary when the feature is off, before
+/// spending time on seeds that would silently run without it.
+fn check_canary(canary: Option<&str>) -> anyhow::Result<()> {
+    let Some(name) = canary else { return Ok(()) };
+    #[cfg(feature = "canary")]
+    {
+        if crashpoint::Canary::from_name(name).is_none() {
+            let known: Vec<&str> = crashpoint::Canary::ALL
+                .iter()
+                .map(|canary| canary.name())
+                .collect();
+            anyhow::bail!(
+                "unknown canary `{name}`; known canaries: {}",
+                known.join(", ")
+            );
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "canary"))]
+    {
+        anyhow::bail!(
+            "--canary {name} needs a build with the canary feature \
+             (cargo run --release -p crashpoint-sim --features canary -- ...)"
+        )
+    }
+}
+
+/// Worker threads: the requested count, else the available parallelism.
+fn job_count(jobs: Option<u32>) -> usize {
+    jobs.map(|jobs| jobs as usize).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|count| count.get())
+            .unwrap_or(1)
+    })
+}
+
+/// Resolves a scenario name or path against the scenario directory.
+fn resolve_scenario(name_or_path: &str) -> anyhow::Result<crate::scenario::Scenario> {
+    let directory = crate::scenario::default_directory();
+    Ok(crate::scenario::Scenario::resolve(
+        name_or_path,
+        &directory,
+    )?)
+}
+
+/// Installs a log subscriber writing to stderr: RUST_LOG when set, else `default_level`.
+fn install_logging(default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // A subscriber may already be installed (tests call `execute` repeatedly); keep it.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
+}

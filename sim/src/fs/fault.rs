@@ -1,0 +1,147 @@
+//! Fault rates ([`FaultConfig`]) and the record of every injected fault ([`FaultRecord`]).
+
+use std::fmt;
+
+/// Probability, per eligible operation, of each fault the running file system injects.
+///
+/// Every rate is in `[0, 1]` and defaults to 0. A rate is drawn from the fault stream only for
+/// the operations it applies to (writes for `write_error`, `no_space` and `misdirected_write`;
+/// syncs for `lying_fsync` and `fsync_error`; reads for `short_read` and `bit_rot`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// `write_at` returns an I/O error and writes nothing.
+    pub write_error: f64,
+    /// A `write_at` that would extend the file returns `StorageFull` and writes nothing.
+    pub no_space: f64,
+    /// `write_at` returns Ok but the bytes land at another sector-aligned offset of the file.
+    pub misdirected_write: f64,
+    /// `sync` returns Ok and persists nothing.
+    pub lying_fsync: f64,
+    /// `sync` returns an I/O error and silently drops about half of the file's unsynced writes.
+    pub fsync_error: f64,
+    /// `read_at` returns fewer bytes than it could.
+    pub short_read: f64,
+    /// A read flips 1 to 8 bits of one durable sector of the file, for good.
+    pub bit_rot: f64,
+}
+
+impl FaultConfig {
+    /// The rates by name, in a fixed order, for validation and reports.
+    pub fn rates(&self) -> [(&'static str, f64); 7] {
+        [
+            ("write_error", self.write_error),
+            ("no_space", self.no_space),
+            ("misdirected_write", self.misdirected_write),
+            ("lying_fsync", self.lying_fsync),
+            ("fsync_error", self.fsync_error),
+            ("short_read", self.short_read),
+            ("bit_rot", self.bit_rot),
+        ]
+    }
+
+    /// Checks that every rate is a probability.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, rate) in self.rates() {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("fault rate {name} = {rate} is not in [0, 1]"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What kind of fault happened. The first seven are injected by the running file system; the
+/// last four are chosen when a crash image is built ([`super::CrashPoint::materialize`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    WriteError,
+    NoSpace,
+    MisdirectedWrite,
+    LyingFsync,
+    FsyncError,
+    ShortRead,
+    BitRot,
+    TornWrite,
+    LostWrite,
+    ReorderedWrite,
+    UndoneNamespaceOp,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 11] = [
+        FaultKind::WriteError,
+        FaultKind::NoSpace,
+        FaultKind::MisdirectedWrite,
+        FaultKind::LyingFsync,
+        FaultKind::FsyncError,
+        FaultKind::ShortRead,
+        FaultKind::BitRot,
+        FaultKind::TornWrite,
+        FaultKind::LostWrite,
+        FaultKind::ReorderedWrite,
+        FaultKind::UndoneNamespaceOp,
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::WriteError => "write-error",
+            FaultKind::NoSpace => "no-space",
+            FaultKind::MisdirectedWrite => "misdirected-write",
+            FaultKind::LyingFsync => "lying-fsync",
+            FaultKind::FsyncError => "fsync-error",
+            FaultKind::ShortRead => "short-read",
+            FaultKind::BitRot => "bit-rot",
+            FaultKind::TornWrite => "torn-write",
+            FaultKind::LostWrite => "lost-write",
+            FaultKind::ReorderedWrite => "reordered-write",
+            FaultKind::UndoneNamespaceOp => "undone-namespace-op",
+        }
+    }
+
+    /// True for faults that can destroy data the engine was told is durable, or silently write
+    /// where it was not asked to. An engine is not expected to survive these without redundancy,
+    /// so a checker may excuse a failure that follows one. Errors the engine sees (write error,
+    /// no space, short read) and the losses of a crash (torn, lost, reordered writes of unsynced
+    /// data) are not in this set: a correct engine must handle them. An fsync error is in it
+    /// because the writes it drops were reported to the engine only as a failed sync.
+    pub fn damages_durable_data(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::MisdirectedWrite
+                | FaultKind::LyingFsync
+                | FaultKind::FsyncError
+                | FaultKind::BitRot
+        )
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One injected fault.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FaultRecord {
+    /// The I/O counter of the operation it hit (for crash faults, the sequence number of the
+    /// unsynced operation, which is the I/O counter of the call that issued it).
+    pub index: u64,
+    pub kind: FaultKind,
+    pub file: String,
+    pub offset: u64,
+    pub len: u64,
+    pub detail: String,
+}
+
+impl fmt::Display for FaultRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "#{} {} {:?} [{}, +{}): {}",
+            self.index, self.kind, self.file, self.offset, self.len, self.detail
+        )
+    }
+}

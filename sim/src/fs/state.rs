@@ -1,0 +1,690 @@
+//! The simulated disk's state and every operation's effect, synchronous and under one lock.
+//! [`super::SimFs`] and [`super::SimFile`] only add latency around these.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::crash::{apply_write, CrashPoint, DataOp, DiskImage, InodeId, NamespaceOp, PendingOp};
+use super::fault::{FaultKind, FaultRecord};
+use super::trace::{Digest, TraceEvent};
+use super::FsConfig;
+
+/// At most this many trace events and fault records are kept; later ones are only counted and
+/// folded into the digest, so a long run cannot exhaust memory.
+pub(super) const RECORDS_LIMIT: usize = 1 << 20;
+
+/// An unsynced data operation of one inode.
+#[derive(Clone, Debug)]
+struct Unsynced {
+    seq: u64,
+    op: DataOp,
+    /// A lying fsync reported it durable.
+    acknowledged: bool,
+}
+
+#[derive(Debug, Default)]
+struct Inode {
+    /// The bytes on the platter.
+    durable: Arc<Vec<u8>>,
+    /// What reads see: the page cache, `durable` with `unsynced` applied (unless an fsync error
+    /// dropped some of them, see `cache_diverged`).
+    current: Vec<u8>,
+    unsynced: Vec<Unsynced>,
+    /// The live name, if any.
+    name: Option<String>,
+    /// The durable name, if any.
+    durable_name: Option<String>,
+    /// An unsynced create made this inode, so a crash image may contain it.
+    created_unsynced: bool,
+    open_handles: usize,
+    /// An fsync error dropped unsynced operations that reads still see: `current` no longer
+    /// equals `durable` plus `unsynced`.
+    cache_diverged: bool,
+}
+
+impl Inode {
+    fn reachable(&self) -> bool {
+        self.name.is_some()
+            || self.durable_name.is_some()
+            || self.created_unsynced
+            || self.open_handles > 0
+    }
+
+    /// Whether the page cache holds a dirty byte at `position` (so a rotten platter byte there
+    /// is not seen by reads).
+    fn dirty_at(&self, position: u64) -> bool {
+        self.unsynced.iter().any(|unsynced| match &unsynced.op {
+            DataOp::Write { offset, data } => {
+                (*offset..offset + data.len() as u64).contains(&position)
+            }
+            DataOp::SetLen { len } => position >= *len,
+        })
+    }
+}
+
+/// Describes one call for the trace.
+pub(super) struct Call {
+    pub(super) op: &'static str,
+    pub(super) file: String,
+    pub(super) offset: u64,
+    pub(super) len: u64,
+    /// CRC-32 of the data written, 0 for other calls.
+    pub(super) crc: u32,
+}
+
+pub(super) struct State {
+    config: FsConfig,
+    inodes: BTreeMap<InodeId, Inode>,
+    next_inode: u64,
+    live: BTreeMap<String, InodeId>,
+    durable: BTreeMap<String, InodeId>,
+    namespace: Vec<NamespaceOp>,
+    fault_rng: ChaCha8Rng,
+    latency_rng: ChaCha8Rng,
+    pub(super) faults_enabled: bool,
+    pub(super) io_count: u64,
+    digest: Digest,
+    trace: Vec<TraceEvent>,
+    pub(super) faults: Vec<FaultRecord>,
+    pub(super) fault_count: u64,
+    /// Set by the fault-injection helpers during one call, for its trace event.
+    call_fault: Option<FaultKind>,
+    pub(super) crashed: Option<CrashPoint>,
+    pub(super) crash_at_io: Option<u64>,
+    /// Simulated time of the first timed call; trace times are relative to it.
+    epoch: Option<Instant>,
+}
+
+fn crashed_error() -> io::Error {
+    io::Error::other("simulated crash")
+}
+
+fn not_found(name: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::NotFound, format!("no file {name:?}"))
+}
+
+impl State {
+    pub(super) fn new(config: FsConfig) -> Self {
+        let epoch = madsim::time::TimeHandle::try_current().map(|time| time.now_instant());
+        State {
+            fault_rng: ChaCha8Rng::seed_from_u64(config.fault_seed),
+            latency_rng: ChaCha8Rng::seed_from_u64(config.latency_seed),
+            config,
+            inodes: BTreeMap::new(),
+            next_inode: 0,
+            live: BTreeMap::new(),
+            durable: BTreeMap::new(),
+            namespace: Vec::new(),
+            faults_enabled: true,
+            io_count: 0,
+            digest: Digest::new(),
+            trace: Vec::new(),
+            faults: Vec::new(),
+            fault_count: 0,
+            call_fault: None,
+            crashed: None,
+            crash_at_io: None,
+            epoch,
+        }
+    }
+
+    pub(super) fn from_image(image: DiskImage, config: FsConfig) -> Self {
+        let mut state = State::new(config);
+        for (name, bytes) in image.files {
+            let id = state.new_inode();
+            let inode = state.inodes.get_mut(&id).expect("just made");
+            inode.durable = Arc::new(bytes.clone());
+            inode.current = bytes;
+            inode.name = Some(name.clone());
+            inode.durable_name = Some(name.clone());
+            state.live.insert(name.clone(), id);
+            state.durable.insert(name, id);
+        }
+        state
+    }
+
+    fn new_inode(&mut self) -> InodeId {
+        let id = InodeId(self.next_inode);
+        self.next_inode += 1;
+        self.inodes.insert(id, Inode::default());
+        id
+    }
+
+    fn inode(&mut self, id: InodeId) -> &mut Inode {
+        self.inodes
+            .get_mut(&id)
+            .expect("an open file's inode is never collected")
+    }
+
+    pub(super) fn draw_latency(&mut self) -> Duration {
+        let (min, max) = (self.config.latency_min, self.config.latency_max);
+        if max.is_zero() {
+            return Duration::ZERO;
+        }
+        let nanos = self
+            .latency_rng
+            .gen_range(min.as_nanos() as u64..=max.as_nanos() as u64);
+        Duration::from_nanos(nanos)
+    }
+
+    /// The name a file call is traced under.
+    pub(super) fn file_name(&self, id: InodeId) -> String {
+        match self.inodes.get(&id).and_then(|inode| inode.name.clone()) {
+            Some(name) => name,
+            None => format!("<unlinked inode {}>", id.0),
+        }
+    }
+
+    /// Runs one call whose latency has elapsed: counts it, applies it unless the disk has
+    /// crashed, traces it, and crashes the disk if it was armed to crash after this call.
+    /// `apply` gets the call's index (its sequence number).
+    pub(super) fn run<T>(
+        &mut self,
+        call: Call,
+        apply: impl FnOnce(&mut State, u64, &Call) -> io::Result<T>,
+        count: impl Fn(&T) -> u64,
+    ) -> io::Result<T> {
+        self.io_count += 1;
+        let index = self.io_count;
+        self.call_fault = None;
+        let result = if self.crashed.is_some() {
+            Err(crashed_error())
+        } else {
+            apply(self, index, &call)
+        };
+        let traced = result.as_ref().map(count).map_err(io::Error::kind);
+        self.record(index, call, traced);
+        if self.crash_at_io == Some(index) {
+            self.crash();
+        }
+        result
+    }
+
+    fn record(&mut self, index: u64, call: Call, result: Result<u64, io::ErrorKind>) {
+        let digest = &mut self.digest;
+        digest.u64(index);
+        digest.str(call.op);
+        digest.str(&call.file);
+        digest.u64(call.offset);
+        digest.u64(call.len);
+        digest.u64(u64::from(call.crc));
+        match &result {
+            Ok(count) => {
+                digest.u64(0);
+                digest.u64(*count);
+            }
+            Err(kind) => {
+                digest.u64(1);
+                digest.str(&format!("{kind:?}"));
+            }
+        }
+        digest.str(self.call_fault.map_or("", |fault| fault.name()));
+        tracing::trace!(
+            index,
+            op = call.op,
+            file = %call.file,
+            offset = call.offset,
+            len = call.len,
+            ?result,
+            fault = self.call_fault.map(|fault| fault.name()),
+            "fs call"
+        );
+        if self.config.record_trace && self.trace.len() < RECORDS_LIMIT {
+            let time_nanos = self.now_nanos(index);
+            self.trace.push(TraceEvent {
+                index,
+                time_nanos,
+                op: call.op,
+                file: call.file,
+                offset: call.offset,
+                len: call.len,
+                result,
+                fault: self.call_fault,
+            });
+        }
+    }
+
+    fn now_nanos(&mut self, index: u64) -> u64 {
+        match madsim::time::TimeHandle::try_current() {
+            Some(time) => {
+                let now = time.now_instant();
+                let epoch = *self.epoch.get_or_insert(now);
+                now.saturating_duration_since(epoch).as_nanos() as u64
+            }
+            None => index,
+        }
+    }
+
+    pub(super) fn digest(&self) -> u64 {
+        self.digest.0
+    }
+
+    pub(super) fn take_trace(&mut self) -> Vec<TraceEvent> {
+        std::mem::take(&mut self.trace)
+    }
+
+    /// Draws whether a fault of `rate` hits this call. Nothing is drawn while faults are off,
+    /// so a quiet phase does not move the fault stream.
+    fn roll(&mut self, rate: f64) -> bool {
+        self.faults_enabled && self.crashed.is_none() && rate > 0.0 && self.fault_rng.gen_bool(rate)
+    }
+
+    fn inject(&mut self, index: u64, kind: FaultKind, call: &Call, detail: String) {
+        self.inject_at(
+            index,
+            kind,
+            call.file.clone(),
+            call.offset,
+            call.len,
+            detail,
+        );
+    }
+
+    fn inject_at(
+        &mut self,
+        index: u64,
+        kind: FaultKind,
+        file: String,
+        offset: u64,
+        len: u64,
+        detail: String,
+    ) {
+        tracing::debug!(index, kind = kind.name(), file = %file, offset, len, detail = %detail, "fault injected");
+        self.call_fault = Some(kind);
+        self.fault_count += 1;
+        if self.faults.len() < RECORDS_LIMIT {
+            self.faults.push(FaultRecord {
+                index,
+                kind,
+                file,
+                offset,
+                len,
+                detail,
+            });
+        }
+    }
+
+    // ---- Directory calls ----
+
+    pub(super) fn create(&mut self, index: u64, name: &str) -> io::Result<InodeId> {
+        if let Some(&id) = self.live.get(name) {
+            // Like O_TRUNC: the same inode, truncated by an unsynced data operation.
+            let inode = self.inode(id);
+            inode.current.clear();
+            inode.unsynced.push(Unsynced {
+                seq: index,
+                op: DataOp::SetLen { len: 0 },
+                acknowledged: false,
+            });
+            inode.open_handles += 1;
+            return Ok(id);
+        }
+        let id = self.new_inode();
+        let inode = self.inode(id);
+        inode.name = Some(name.to_string());
+        inode.created_unsynced = true;
+        inode.open_handles = 1;
+        self.live.insert(name.to_string(), id);
+        self.namespace.push(NamespaceOp::Create {
+            seq: index,
+            name: name.to_string(),
+            inode: id,
+        });
+        Ok(id)
+    }
+
+    pub(super) fn open(&mut self, name: &str) -> io::Result<InodeId> {
+        let id = *self.live.get(name).ok_or_else(|| not_found(name))?;
+        self.inode(id).open_handles += 1;
+        Ok(id)
+    }
+
+    pub(super) fn remove(&mut self, index: u64, name: &str) -> io::Result<()> {
+        let id = self.live.remove(name).ok_or_else(|| not_found(name))?;
+        self.inode(id).name = None;
+        self.namespace.push(NamespaceOp::Remove {
+            seq: index,
+            name: name.to_string(),
+        });
+        self.collect(id);
+        Ok(())
+    }
+
+    pub(super) fn rename(&mut self, index: u64, from: &str, to: &str) -> io::Result<()> {
+        if from == to {
+            return self
+                .live
+                .get(from)
+                .map(|_| ())
+                .ok_or_else(|| not_found(from));
+        }
+        let id = self.live.remove(from).ok_or_else(|| not_found(from))?;
+        if let Some(replaced) = self.live.insert(to.to_string(), id) {
+            self.inode(replaced).name = None;
+            self.collect(replaced);
+        }
+        self.inode(id).name = Some(to.to_string());
+        self.namespace.push(NamespaceOp::Rename {
+            seq: index,
+            from: from.to_string(),
+            to: to.to_string(),
+        });
+        Ok(())
+    }
+
+    pub(super) fn list(&self) -> Vec<String> {
+        self.live.keys().cloned().collect()
+    }
+
+    pub(super) fn sync_dir(&mut self) {
+        self.durable = self.live.clone();
+        self.namespace.clear();
+        for inode in self.inodes.values_mut() {
+            inode.durable_name = None;
+            inode.created_unsynced = false;
+        }
+        for (name, id) in &self.durable {
+            let inode = self.inodes.get_mut(id).expect("a live name's inode exists");
+            inode.durable_name = Some(name.clone());
+        }
+        self.inodes.retain(|_, inode| inode.reachable());
+    }
+
+    /// Forgets an inode no name, unsynced create or open handle can reach.
+    fn collect(&mut self, id: InodeId) {
+        if self.inodes.get(&id).is_some_and(|inode| !inode.reachable()) {
+            self.inodes.remove(&id);
+        }
+    }
+
+    pub(super) fn close(&mut self, id: InodeId) {
+        if let Some(inode) = self.inodes.get_mut(&id) {
+            inode.open_handles -= 1;
+        }
+        self.collect(id);
+    }
+
+    // ---- File calls ----
+
+    pub(super) fn read(
+        &mut self,
+        index: u64,
+        call: &Call,
+        id: InodeId,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> io::Result<usize> {
+        let rate = self.config.faults.bit_rot;
+        if !self.inode(id).durable.is_empty() && self.roll(rate) {
+            self.rot(index, call, id);
+        }
+        let available = (self.inode(id).current.len() as u64).saturating_sub(offset) as usize;
+        let mut read = buf.len().min(available);
+        let rate = self.config.faults.short_read;
+        if read >= 2 && self.roll(rate) {
+            let short = self.fault_rng.gen_range(1..read);
+            let detail = format!("returned {short} of {read} bytes");
+            self.inject(index, FaultKind::ShortRead, call, detail);
+            read = short;
+        }
+        if read > 0 {
+            let start = offset as usize;
+            buf[..read].copy_from_slice(&self.inode(id).current[start..start + read]);
+        }
+        Ok(read)
+    }
+
+    /// Flips 1 to 8 bits of one durable sector. Reads see the flips wherever the page cache
+    /// holds the platter's bytes (not where an unsynced write covers them).
+    fn rot(&mut self, index: u64, call: &Call, id: InodeId) {
+        let sector_size_bytes = self.config.sector_size_bytes;
+        let durable_len = self.inode(id).durable.len() as u64;
+        let sector = self
+            .fault_rng
+            .gen_range(0..durable_len.div_ceil(sector_size_bytes));
+        let start = sector * sector_size_bytes;
+        let end = (start + sector_size_bytes).min(durable_len);
+        let flips = self.fault_rng.gen_range(1..=8);
+        let mut positions = Vec::with_capacity(flips);
+        for _ in 0..flips {
+            let position = self.fault_rng.gen_range(start..end);
+            let mask = 1u8 << self.fault_rng.gen_range(0..8);
+            positions.push((position, mask));
+        }
+        let inode = self.inode(id);
+        let durable = Arc::make_mut(&mut inode.durable);
+        for &(position, mask) in &positions {
+            durable[position as usize] ^= mask;
+        }
+        for &(position, mask) in &positions {
+            if (position as usize) < inode.current.len() && !inode.dirty_at(position) {
+                inode.current[position as usize] ^= mask;
+            }
+        }
+        let shown: Vec<String> = positions
+            .iter()
+            .map(|(position, mask)| format!("{position}^{mask:#04x}"))
+            .collect();
+        let detail = format!("flipped bits at {}", shown.join(", "));
+        let file = call.file.clone();
+        self.inject_at(index, FaultKind::BitRot, file, start, end - start, detail);
+    }
+
+    pub(super) fn write(
+        &mut self,
+        index: u64,
+        call: &Call,
+        id: InodeId,
+        offset: u64,
+        data: &[u8],
+    ) -> io::Result<()> {
+        let faults = self.config.faults.clone();
+        if self.roll(faults.write_error) {
+            self.inject(
+                index,
+                FaultKind::WriteError,
+                call,
+                "nothing written".to_string(),
+            );
+            return Err(io::Error::other("simulated write error"));
+        }
+        let end = offset + data.len() as u64;
+        let len = self.inode(id).current.len() as u64;
+        if end > len && self.roll(faults.no_space) {
+            self.inject(
+                index,
+                FaultKind::NoSpace,
+                call,
+                "nothing written".to_string(),
+            );
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "no space"));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut target = offset;
+        if self.roll(faults.misdirected_write) {
+            target = self.misdirect(offset, data.len() as u64, len.max(end));
+            let detail = format!("landed at offset {target}");
+            self.inject(index, FaultKind::MisdirectedWrite, call, detail);
+        }
+        let inode = self.inode(id);
+        apply_write(&mut inode.current, target, data);
+        inode.unsynced.push(Unsynced {
+            seq: index,
+            op: DataOp::Write {
+                offset: target,
+                data: Arc::new(data.to_vec()),
+            },
+            acknowledged: false,
+        });
+        Ok(())
+    }
+
+    /// A sector-aligned offset in `[0, limit]` (rounded up to a sector) where a write of `len`
+    /// bytes does not overlap `[offset, offset + len)`.
+    fn misdirect(&mut self, offset: u64, len: u64, limit: u64) -> u64 {
+        let sector_size_bytes = self.config.sector_size_bytes;
+        // Aligned offsets k * sector with k * sector + len <= offset.
+        let below = if offset >= len {
+            (offset - len) / sector_size_bytes + 1
+        } else {
+            0
+        };
+        // Aligned offsets from the first one at or after the write's end up to the limit.
+        let first_above = (offset + len).div_ceil(sector_size_bytes);
+        let above = limit.div_ceil(sector_size_bytes) - first_above + 1;
+        let pick = self.fault_rng.gen_range(0..below + above);
+        let target = if pick < below {
+            pick
+        } else {
+            first_above + pick - below
+        } * sector_size_bytes;
+        assert!(
+            target + len <= offset || target >= offset + len,
+            "misdirected write overlaps its target"
+        );
+        target
+    }
+
+    pub(super) fn sync(&mut self, index: u64, call: &Call, id: InodeId) -> io::Result<()> {
+        let faults = self.config.faults.clone();
+        let unsynced = self.inode(id).unsynced.len();
+        if self.roll(faults.lying_fsync) {
+            for pending in &mut self.inode(id).unsynced {
+                pending.acknowledged = true;
+            }
+            let detail = format!("reported {unsynced} unsynced operations durable, persisted none");
+            self.inject(index, FaultKind::LyingFsync, call, detail);
+            return Ok(());
+        }
+        if self.roll(faults.fsync_error) {
+            let mut kept = Vec::with_capacity(unsynced);
+            for pending in std::mem::take(&mut self.inode(id).unsynced) {
+                if self.fault_rng.gen_bool(0.5) {
+                    kept.push(pending);
+                }
+            }
+            let dropped = unsynced - kept.len();
+            let inode = self.inode(id);
+            inode.unsynced = kept;
+            inode.cache_diverged |= dropped > 0;
+            let detail = format!("dropped {dropped} of {unsynced} unsynced operations");
+            self.inject(index, FaultKind::FsyncError, call, detail);
+            return Err(io::Error::other("simulated fsync error"));
+        }
+        let inode = self.inode(id);
+        if !inode.unsynced.is_empty() {
+            let durable = Arc::make_mut(&mut inode.durable);
+            for pending in inode.unsynced.drain(..) {
+                match pending.op {
+                    DataOp::Write { offset, data } => apply_write(durable, offset, &data),
+                    DataOp::SetLen { len } => durable.resize(len as usize, 0),
+                }
+            }
+        }
+        if inode.cache_diverged {
+            inode.cache_diverged = *inode.durable != inode.current;
+        } else {
+            debug_assert!(
+                *inode.durable == inode.current,
+                "honest sync left durable != current"
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn len(&mut self, id: InodeId) -> u64 {
+        self.inode(id).current.len() as u64
+    }
+
+    pub(super) fn set_len(&mut self, index: u64, id: InodeId, len: u64) {
+        let inode = self.inode(id);
+        inode.current.resize(len as usize, 0);
+        inode.unsynced.push(Unsynced {
+            seq: index,
+            op: DataOp::SetLen { len },
+            acknowledged: false,
+        });
+    }
+
+    // ---- Crashes and images ----
+
+    pub(super) fn crash(&mut self) -> CrashPoint {
+        if self.crashed.is_none() {
+            tracing::debug!(index = self.io_count, "simulated crash");
+            self.crashed = Some(self.crash_point());
+            self.crash_at_io = None;
+        }
+        self.crashed.clone().expect("just set")
+    }
+
+    pub(super) fn crash_point(&self) -> CrashPoint {
+        if let Some(point) = &self.crashed {
+            return point.clone();
+        }
+        let files = self
+            .durable
+            .iter()
+            .map(|(name, id)| (name.clone(), self.inodes[id].durable.clone()))
+            .collect();
+        let mut scope: BTreeSet<InodeId> = self.durable.values().copied().collect();
+        let mut created_as: BTreeMap<InodeId, &str> = BTreeMap::new();
+        for op in &self.namespace {
+            if let NamespaceOp::Create { name, inode, .. } = op {
+                scope.insert(*inode);
+                created_as.insert(*inode, name);
+            }
+        }
+        let mut pending = Vec::new();
+        let mut inodes = BTreeMap::new();
+        for id in scope {
+            let inode = &self.inodes[&id];
+            inodes.insert(id, inode.durable.clone());
+            let file = inode
+                .name
+                .clone()
+                .or_else(|| inode.durable_name.clone())
+                .or_else(|| created_as.get(&id).map(|name| name.to_string()))
+                .expect("an inode in a crash point has a name");
+            for unsynced in &inode.unsynced {
+                pending.push(PendingOp {
+                    seq: unsynced.seq,
+                    file: file.clone(),
+                    inode: id,
+                    op: unsynced.op.clone(),
+                    acknowledged: unsynced.acknowledged,
+                });
+            }
+        }
+        pending.sort_by_key(|op| op.seq);
+        CrashPoint {
+            files,
+            pending,
+            namespace: self.namespace.clone(),
+            sector_size_bytes: self.config.sector_size_bytes,
+            durable_names: self.durable.clone(),
+            inodes,
+        }
+    }
+
+    pub(super) fn durable_image(&self) -> DiskImage {
+        let files = self
+            .durable
+            .iter()
+            .map(|(name, id)| (name.clone(), self.inodes[id].durable.as_ref().clone()))
+            .collect();
+        DiskImage { files }
+    }
+
+    pub(super) fn file_bytes(&self, name: &str) -> Option<Vec<u8>> {
+        self.live
+            .get(name)
+            .map(|id| self.inodes[id].current.clone())
+    }
+}

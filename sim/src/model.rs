@@ -1,0 +1,177 @@
+//! The reference model: a `BTreeMap` and the commit history in log order.
+//!
+//! The engine reports every commit to its observer when the commit is appended to the log,
+//! under the engine's latch, so the history is in LSN order and the live model equals the
+//! engine's state whenever the latch is free. After a crash, a correct recovery equals the
+//! model after some prefix of that history.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use crashpoint::{Lsn, Write};
+
+pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+pub fn apply(state: &mut State, writes: &[Write]) {
+    for write in writes {
+        match &write.value {
+            Some(value) => {
+                state.insert(write.key.clone(), value.clone());
+            }
+            None => {
+                state.remove(&write.key);
+            }
+        }
+    }
+}
+
+/// Commits since the last recovered state, and which of them were acknowledged durable.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    /// The state every commit in `commits` applies on top of.
+    pub baseline: State,
+    /// Commits in log order.
+    pub commits: Vec<(Lsn, Vec<Write>)>,
+    /// LSNs of commits that returned `durable: true`.
+    pub acknowledged_durable: BTreeSet<Lsn>,
+    /// The baseline plus every commit: what a read sees now.
+    pub live: State,
+}
+
+impl Model {
+    pub fn new(baseline: State) -> Self {
+        Self { live: baseline.clone(), baseline, ..Self::default() }
+    }
+
+    pub fn record_commit(&mut self, lsn: Lsn, writes: &[Write]) {
+        debug_assert!(self.commits.last().is_none_or(|(last, _)| *last < lsn), "commits arrive in LSN order");
+        apply(&mut self.live, writes);
+        self.commits.push((lsn, writes.to_vec()));
+    }
+
+    /// Number of commits whose records start before `log_end`: the prefix a recovery that
+    /// kept the log up to `log_end` must hold.
+    pub fn prefix_before(&self, log_end: Lsn) -> usize {
+        self.commits.partition_point(|(lsn, _)| *lsn < log_end)
+    }
+
+    pub fn state_after(&self, prefix: usize) -> State {
+        let mut state = self.baseline.clone();
+        for (_, writes) in &self.commits[..prefix] {
+            apply(&mut state, writes);
+        }
+        state
+    }
+
+    /// Acknowledged-durable commits outside the first `prefix` commits.
+    pub fn lost_durable(&self, prefix: usize) -> Vec<Lsn> {
+        self.commits[prefix..]
+            .iter()
+            .map(|(lsn, _)| *lsn)
+            .filter(|lsn| self.acknowledged_durable.contains(lsn))
+            .collect()
+    }
+
+    /// Some prefix length whose state equals `found`, searching from the longest.
+    pub fn matching_prefix(&self, found: &State) -> Option<usize> {
+        let mut state = self.baseline.clone();
+        let mut matches = None;
+        if &state == found {
+            matches = Some(0);
+        }
+        for (index, (_, writes)) in self.commits.iter().enumerate() {
+            apply(&mut state, writes);
+            if &state == found {
+                matches = Some(index + 1);
+            }
+        }
+        matches
+    }
+
+    /// Starts a new epoch from a recovered state.
+    pub fn rebase(&mut self, recovered: State) {
+        *self = Model::new(recovered);
+    }
+}
+
+/// The first difference between two states, in words: key, expected and found value.
+pub fn first_difference(expected: &State, found: &State) -> Option<String> {
+    let keys: BTreeSet<&Vec<u8>> = expected.keys().chain(found.keys()).collect();
+    for key in keys {
+        let (left, right) = (expected.get(key), found.get(key));
+        if left != right {
+            let mut text = String::new();
+            let _ = write!(text, "key {}: expected {}, found {}", show(Some(key)), show(left), show(right));
+            return Some(text);
+        }
+    }
+    None
+}
+
+/// A key or value for a message: printable ASCII as text, else hex; long values cut.
+pub fn show(bytes: Option<&Vec<u8>>) -> String {
+    let Some(bytes) = bytes else { return "nothing".to_string() };
+    let cut = &bytes[..bytes.len().min(24)];
+    let more = if bytes.len() > cut.len() { format!("… ({} bytes)", bytes.len()) } else { String::new() };
+    if cut.iter().all(|b| b.is_ascii_graphic()) {
+        format!("{:?}{more}", String::from_utf8_lossy(cut))
+    } else {
+        let hex: String = cut.iter().map(|b| format!("{b:02x}")).collect();
+        format!("0x{hex}{more}")
+    }
+}
+
+/// A stable 64-bit digest of a state (FNV-1a over lengths and bytes).
+pub fn digest(state: &State) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &byte in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
+            hash ^= byte as u64;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (key, value) in state {
+        feed(key);
+        feed(value);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(model: &mut Model, lsn: u64, key: &str, value: Option<&str>) {
+        let write = Write { key: key.into(), value: value.map(Into::into) };
+        model.record_commit(Lsn(lsn), &[write]);
+    }
+
+    #[test]
+    fn prefixes_follow_log_order() {
+        // Proves prefix states, the LSN cut and the durable-loss list agree with log order.
+        let mut model = Model::new(State::new());
+        commit(&mut model, 10, "a", Some("1"));
+        commit(&mut model, 20, "a", Some("2"));
+        commit(&mut model, 30, "b", Some("3"));
+        model.acknowledged_durable.insert(Lsn(30));
+        assert_eq!(model.prefix_before(Lsn(25)), 2);
+        let state = model.state_after(2);
+        assert_eq!(state.get(b"a".as_slice()), Some(&b"2".to_vec()));
+        assert!(!state.contains_key(b"b".as_slice()));
+        assert_eq!(model.lost_durable(2), vec![Lsn(30)]);
+        assert_eq!(model.matching_prefix(&state), Some(2));
+        assert_eq!(model.live, model.state_after(3));
+    }
+
+    #[test]
+    fn first_difference_names_key_expected_and_found() {
+        // Proves the divergence message carries the key and both values.
+        let mut expected = State::new();
+        expected.insert(b"k".to_vec(), b"v1".to_vec());
+        let mut found = expected.clone();
+        found.insert(b"k".to_vec(), b"v2".to_vec());
+        let message = first_difference(&expected, &found).unwrap();
+        assert!(message.contains("\"k\"") && message.contains("\"v1\"") && message.contains("\"v2\""), "{message}");
+        assert_eq!(first_difference(&expected, &expected), None);
+    }
+}

@@ -1,0 +1,68 @@
+//! What one seed's run produced: counters for the summary and, if a check failed, the failure.
+
+use std::collections::BTreeMap;
+
+/// Why a seed failed. Each kind is a different broken promise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The engine or the harness panicked.
+    Panic,
+    /// Simulated time ran past the limit, or every task blocked forever.
+    Hang,
+    /// The recovered state is not the model after any prefix of commits.
+    Divergence,
+    /// A commit acknowledged durable is missing and no injected fault excuses it.
+    UnexcusedLoss,
+    /// Recovery used an older checkpoint than the newest one whose header was truly durable.
+    StaleCheckpoint,
+    /// Recovery reported corruption though no injected fault damaged durable data.
+    UnexcusedCorruption,
+    /// Recovery failed with an error that is not detected corruption.
+    RecoveryError,
+    /// The quiet phase (no faults) did not finish: no checkpoint completed or a client failed.
+    Liveness,
+}
+
+impl FailureKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Panic => "panic",
+            FailureKind::Hang => "hang",
+            FailureKind::Divergence => "divergence",
+            FailureKind::UnexcusedLoss => "unexcused-loss",
+            FailureKind::StaleCheckpoint => "stale-checkpoint",
+            FailureKind::UnexcusedCorruption => "unexcused-corruption",
+            FailureKind::RecoveryError => "recovery-error",
+            FailureKind::Liveness => "liveness",
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Failure {
+    pub kind: FailureKind,
+    /// Which crash of the seed (0-based) the failed check followed; None for the quiet phase.
+    pub crash_index: Option<u32>,
+    /// The first difference or the error, in words (key, expected, found).
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SeedOutcome {
+    pub scenario: String,
+    pub seed: u64,
+    pub crashes: u64,
+    pub recoveries: u64,
+    /// Crash states recovered and checked against the model.
+    pub states_checked: u64,
+    pub transactions: u64,
+    pub io_ops: u64,
+    /// Injected faults by kind name.
+    pub faults: BTreeMap<String, u64>,
+    pub failure: Option<Failure>,
+    /// Digest of the full I/O trace of the run: equal for equal seeds.
+    pub trace_digest: u64,
+    /// Digest of the final engine state after the quiet phase.
+    pub final_state_digest: u64,
+}

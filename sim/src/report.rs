@@ -1,0 +1,415 @@
+//! What the command line prints: the per-scenario summary table, the line that replays a
+//! failing seed, one seed's details for `replay`, and the JSON report of `run --json`.
+//!
+//! Everything here is pure formatting over [`SeedOutcome`]s so it can be tested without running
+//! the engine; wall-clock time is measured by the caller and passed in.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::outcome::{Failure, SeedOutcome};
+use crate::scenario::Scenario;
+
+/// Totals over the seeds of one scenario in one run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScenarioSummary {
+    pub scenario: String,
+    pub path: PathBuf,
+    pub seeds: u64,
+    pub crashes: u64,
+    pub recoveries: u64,
+    pub states_checked: u64,
+    pub transactions: u64,
+    pub io_ops: u64,
+    /// Injected faults by kind name, summed over seeds.
+    pub faults: BTreeMap<String, u64>,
+    /// Seeds whose run failed a check.
+    pub failures: u64,
+    /// Wall-clock time spent on this scenario's seeds, measured outside the seeds.
+    pub elapsed_seconds: f64,
+    /// `states_checked / elapsed_seconds`; 0 when no time was measured.
+    pub checks_per_second: f64,
+}
+
+impl ScenarioSummary {
+    pub fn from_outcomes(scenario: &Scenario, outcomes: &[SeedOutcome], elapsed: Duration) -> Self {
+        let mut summary = ScenarioSummary {
+            scenario: scenario.name.clone(),
+            path: scenario.path.clone(),
+            seeds: outcomes.len() as u64,
+            crashes: 0,
+            recoveries: 0,
+            states_checked: 0,
+            transactions: 0,
+            io_ops: 0,
+            faults: BTreeMap::new(),
+            failures: 0,
+            elapsed_seconds: elapsed.as_secs_f64(),
+            checks_per_second: 0.0,
+        };
+        for outcome in outcomes {
+            summary.crashes += outcome.crashes;
+            summary.recoveries += outcome.recoveries;
+            summary.states_checked += outcome.states_checked;
+            summary.transactions += outcome.transactions;
+            summary.io_ops += outcome.io_ops;
+            for (kind, count) in &outcome.faults {
+                *summary.faults.entry(kind.clone()).or_default() += count;
+            }
+            summary.failures += u64::from(outcome.failure.is_some());
+        }
+        summary.checks_per_second = rate(summary.states_checked, summary.elapsed_seconds);
+        summary
+    }
+
+    /// The sum of several summaries, named `total`.
+    pub fn total(summaries: &[ScenarioSummary]) -> Self {
+        let mut total = ScenarioSummary {
+            scenario: "total".to_string(),
+            path: PathBuf::new(),
+            seeds: 0,
+            crashes: 0,
+            recoveries: 0,
+            states_checked: 0,
+            transactions: 0,
+            io_ops: 0,
+            faults: BTreeMap::new(),
+            failures: 0,
+            elapsed_seconds: 0.0,
+            checks_per_second: 0.0,
+        };
+        for summary in summaries {
+            total.seeds += summary.seeds;
+            total.crashes += summary.crashes;
+            total.recoveries += summary.recoveries;
+            total.states_checked += summary.states_checked;
+            total.transactions += summary.transactions;
+            total.io_ops += summary.io_ops;
+            for (kind, count) in &summary.faults {
+                *total.faults.entry(kind.clone()).or_default() += count;
+            }
+            total.failures += summary.failures;
+            total.elapsed_seconds += summary.elapsed_seconds;
+        }
+        total.checks_per_second = rate(total.states_checked, total.elapsed_seconds);
+        total
+    }
+}
+
+fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+/// Column widths shared by the header and the rows.
+const NAME_WIDTH: usize = 24;
+
+/// One table row; the header is [`SummaryTable`]'s.
+impl fmt::Display for ScenarioSummary {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "{:<NAME_WIDTH$} {:>7} {:>8} {:>10} {:>8} {:>8} {:>10.0}  {}",
+            self.scenario,
+            self.seeds,
+            self.crashes,
+            self.recoveries,
+            self.states_checked,
+            self.failures,
+            self.checks_per_second,
+            format_faults(&self.faults),
+        )
+    }
+}
+
+/// The summary table of a run: a header, one row per scenario and, for several scenarios, a
+/// total row.
+pub struct SummaryTable<'a> {
+    pub summaries: &'a [ScenarioSummary],
+}
+
+impl fmt::Display for SummaryTable<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            formatter,
+            "{:<NAME_WIDTH$} {:>7} {:>8} {:>10} {:>8} {:>8} {:>10}  faults injected",
+            "scenario", "seeds", "crashes", "recoveries", "states", "failures", "checks/s",
+        )?;
+        for summary in self.summaries {
+            writeln!(formatter, "{summary}")?;
+        }
+        if self.summaries.len() > 1 {
+            writeln!(formatter, "{}", ScenarioSummary::total(self.summaries))?;
+        }
+        Ok(())
+    }
+}
+
+/// `torn-write=12 lying-fsync=3`, zero counts left out; `none` when nothing was injected.
+pub fn format_faults(faults: &BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = faults
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(kind, count)| format!("{kind}={count}"))
+        .collect();
+    if parts.is_empty() {
+        "none".to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// `after crash 2` or, for a failure outside any crash, `in the quiet phase`.
+fn failure_place(failure: &Failure) -> String {
+    match failure.crash_index {
+        Some(index) => format!("after crash {index}"),
+        None => "in the quiet phase".to_string(),
+    }
+}
+
+/// The two lines a failing seed prints: what failed, and the command that replays it.
+///
+/// The message is folded onto one line so each failure stays one grep-able line.
+pub fn failure_lines(
+    outcome: &SeedOutcome,
+    failure: &Failure,
+    scenario_path: &Path,
+    canary: Option<&str>,
+) -> String {
+    let message = failure.message.lines().collect::<Vec<_>>().join(" | ");
+    format!(
+        "FAIL {} seed {}: {} {}: {}\n  replay: {}",
+        outcome.scenario,
+        outcome.seed,
+        failure.kind.name(),
+        failure_place(failure),
+        message,
+        replay_command(scenario_path, outcome.seed, canary),
+    )
+}
+
+/// The command that reruns one seed. It names the package so it works from anywhere in the
+/// workspace, and turns the `canary` feature on when a canary is set, since the planted bugs are
+/// compiled only with it.
+pub fn replay_command(scenario_path: &Path, seed: u64, canary: Option<&str>) -> String {
+    let mut command = String::from("cargo run --release -p crashpoint-sim");
+    if canary.is_some() {
+        command.push_str(" --features canary");
+    }
+    command.push_str(&format!(
+        " -- replay --scenario {} --seed {seed}",
+        scenario_path.display()
+    ));
+    if let Some(canary) = canary {
+        command.push_str(&format!(" --canary {canary}"));
+    }
+    command
+}
+
+/// Everything about one seed, for `replay`.
+pub struct SeedDetails<'a> {
+    pub outcome: &'a SeedOutcome,
+    pub scenario_path: &'a Path,
+    pub canary: Option<&'a str>,
+}
+
+impl fmt::Display for SeedDetails<'_> {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let outcome = self.outcome;
+        writeln!(
+            formatter,
+            "scenario {} seed {}",
+            outcome.scenario, outcome.seed
+        )?;
+        writeln!(
+            formatter,
+            "  crashes {}, recoveries {}, states checked {}, transactions {}, io ops {}",
+            outcome.crashes,
+            outcome.recoveries,
+            outcome.states_checked,
+            outcome.transactions,
+            outcome.io_ops,
+        )?;
+        writeln!(
+            formatter,
+            "  faults injected: {}",
+            format_faults(&outcome.faults)
+        )?;
+        writeln!(
+            formatter,
+            "  trace digest {:#018x}, final state digest {:#018x}",
+            outcome.trace_digest, outcome.final_state_digest,
+        )?;
+        match &outcome.failure {
+            None => writeln!(formatter, "ok: every check held"),
+            Some(failure) => writeln!(
+                formatter,
+                "{}",
+                failure_lines(outcome, failure, self.scenario_path, self.canary)
+            ),
+        }
+    }
+}
+
+/// The JSON document `run --json` writes.
+#[derive(Serialize)]
+pub struct JsonReport<'a> {
+    pub passed: bool,
+    pub summaries: &'a [ScenarioSummary],
+    pub outcomes: &'a [SeedOutcome],
+}
+
+impl<'a> JsonReport<'a> {
+    pub fn new(summaries: &'a [ScenarioSummary], outcomes: &'a [SeedOutcome]) -> Self {
+        let passed = outcomes.iter().all(|outcome| outcome.failure.is_none());
+        Self {
+            passed,
+            summaries,
+            outcomes,
+        }
+    }
+
+    pub fn write(&self, writer: impl std::io::Write) -> serde_json::Result<()> {
+        serde_json::to_writer_pretty(writer, self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::FailureKind;
+
+    fn scenario() -> Scenario {
+        Scenario::parse("", Path::new("scenarios/smoke.toml")).unwrap()
+    }
+
+    fn outcome(seed: u64, faults: &[(&str, u64)], failure: Option<Failure>) -> SeedOutcome {
+        SeedOutcome {
+            scenario: "smoke".to_string(),
+            seed,
+            crashes: 3,
+            recoveries: 3,
+            states_checked: 3,
+            transactions: 60,
+            io_ops: 500,
+            faults: faults
+                .iter()
+                .map(|(kind, count)| (kind.to_string(), *count))
+                .collect(),
+            failure,
+            ..SeedOutcome::default()
+        }
+    }
+
+    fn divergence() -> Failure {
+        Failure {
+            kind: FailureKind::Divergence,
+            crash_index: Some(2),
+            message: "key 7: expected v1, found v2".to_string(),
+        }
+    }
+
+    // A summary adds up counters and faults over seeds and derives checks per second.
+    #[test]
+    fn summary_sums_outcomes() {
+        let outcomes = [
+            outcome(0, &[("torn-write", 2)], None),
+            outcome(
+                1,
+                &[("torn-write", 3), ("lying-fsync", 1)],
+                Some(divergence()),
+            ),
+        ];
+        let summary =
+            ScenarioSummary::from_outcomes(&scenario(), &outcomes, Duration::from_secs(2));
+        assert_eq!(summary.seeds, 2);
+        assert_eq!(summary.crashes, 6);
+        assert_eq!(summary.states_checked, 6);
+        assert_eq!(summary.failures, 1);
+        assert_eq!(summary.faults["torn-write"], 5);
+        assert_eq!(summary.checks_per_second, 3.0);
+        assert_eq!(format_faults(&summary.faults), "lying-fsync=1 torn-write=5");
+    }
+
+    // No elapsed time gives zero checks per second rather than infinity or NaN.
+    #[test]
+    fn zero_elapsed_gives_zero_rate() {
+        let summary =
+            ScenarioSummary::from_outcomes(&scenario(), &[outcome(0, &[], None)], Duration::ZERO);
+        assert_eq!(summary.checks_per_second, 0.0);
+        assert_eq!(format_faults(&summary.faults), "none");
+    }
+
+    // The table has a header, one row per scenario and a total row when there are several.
+    #[test]
+    fn table_has_header_rows_and_total() {
+        let one = ScenarioSummary::from_outcomes(
+            &scenario(),
+            &[outcome(0, &[], None)],
+            Duration::from_secs(1),
+        );
+        let table = SummaryTable {
+            summaries: std::slice::from_ref(&one),
+        }
+        .to_string();
+        assert_eq!(table.lines().count(), 2);
+        assert!(table.lines().next().unwrap().starts_with("scenario"));
+        let table = SummaryTable {
+            summaries: &[one.clone(), one],
+        }
+        .to_string();
+        assert_eq!(table.lines().count(), 4);
+        assert!(table.lines().last().unwrap().starts_with("total"));
+    }
+
+    // A failure prints one line saying what broke and one line that replays exactly that seed.
+    #[test]
+    fn failure_lines_replay_the_seed() {
+        let failing = outcome(17, &[], Some(divergence()));
+        let lines = failure_lines(
+            &failing,
+            failing.failure.as_ref().unwrap(),
+            Path::new("scenarios/smoke.toml"),
+            None,
+        );
+        assert_eq!(
+            lines,
+            "FAIL smoke seed 17: divergence after crash 2: key 7: expected v1, found v2\n  \
+             replay: cargo run --release -p crashpoint-sim -- replay --scenario \
+             scenarios/smoke.toml --seed 17"
+        );
+        let with_canary = replay_command(
+            Path::new("scenarios/smoke.toml"),
+            3,
+            Some("skip-data-fsync"),
+        );
+        assert!(with_canary.contains("--features canary"));
+        assert!(with_canary.ends_with("--seed 3 --canary skip-data-fsync"));
+    }
+
+    // The JSON report carries the verdict, the summaries and every outcome.
+    #[test]
+    fn json_report_has_summaries_and_outcomes() {
+        let outcomes = [outcome(0, &[], None), outcome(1, &[], Some(divergence()))];
+        let summaries = [ScenarioSummary::from_outcomes(
+            &scenario(),
+            &outcomes,
+            Duration::from_secs(1),
+        )];
+        let mut buffer = Vec::new();
+        JsonReport::new(&summaries, &outcomes)
+            .write(&mut buffer)
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&buffer).unwrap();
+        assert_eq!(value["passed"], false);
+        assert_eq!(value["summaries"][0]["failures"], 1);
+        assert_eq!(value["outcomes"][1]["failure"]["kind"], "divergence");
+    }
+}

@@ -1,0 +1,920 @@
+//! Scenario files: what one simulated run does, loaded from TOML and validated.
+//!
+//! A scenario names a workload (clients, transaction sizes, key space), the engine settings, the
+//! rates of injected disk faults and how crashes are chosen. Every field has a default, so a file
+//! only states what it changes; unknown fields are errors, so a typo cannot silently fall back to
+//! a default. Errors name the file, the line and the field (`scenarios/bad.toml:7: field
+//! `workload.writes_max`: ...`).
+//!
+//! A swarm scenario does not run its configured rates directly: [`Scenario::for_seed`] draws a
+//! concrete scenario per seed (some faults off, others at a random fraction of their maximum),
+//! because one fixed mix of faults explores far fewer interleavings than many random mixes.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The environment variable that overrides the default scenario directory.
+pub const SCENARIO_DIRECTORY_VARIABLE: &str = "CRASHPOINT_SCENARIOS";
+
+/// Mixed into a seed before drawing a swarm configuration, so the swarm draw and the driver's
+/// own random streams (seeded from the same seed) are not correlated.
+const SWARM_SEED_SALT: u64 = 0x5357_4152_4d5f_4452; // "SWARM_DR"
+
+/// The directory `run` looks in: `$CRASHPOINT_SCENARIOS`, else `scenarios` in the current
+/// directory.
+pub fn default_directory() -> PathBuf {
+    std::env::var_os(SCENARIO_DIRECTORY_VARIABLE)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("scenarios"))
+}
+
+/// A scenario that cannot be loaded. Every variant names the file; parse and validation errors
+/// also name the line and, where known, the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{}: cannot read scenario file", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: cannot list scenario directory", .path.display())]
+    ListDirectory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax, a wrong type or an unknown field.
+    #[error("{}:{line}: {}{message}", .path.display(), field_prefix(.field.as_deref()))]
+    Toml {
+        path: PathBuf,
+        line: usize,
+        field: Option<String>,
+        message: String,
+    },
+    /// Well-formed TOML with a value the harness cannot run.
+    #[error("{}:{line}: field `{field}`: {message}", .path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        message: String,
+    },
+}
+
+fn field_prefix(field: Option<&str>) -> String {
+    match field {
+        Some(field) => format!("field `{field}`: "),
+        None => String::new(),
+    }
+}
+
+impl ScenarioError {
+    /// The 1-based line the error points at, if it is a parse or validation error.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ScenarioError::Toml { line, .. } | ScenarioError::Invalid { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+
+    /// The dotted field path the error is about (`workload.writes_max`), if known.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ScenarioError::Toml { field, .. } => field.as_deref(),
+            ScenarioError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        match self {
+            ScenarioError::Read { path, .. }
+            | ScenarioError::ListDirectory { path, .. }
+            | ScenarioError::Toml { path, .. }
+            | ScenarioError::Invalid { path, .. } => path,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scenario {
+    /// From `name`, else the file stem.
+    pub name: String,
+    /// Where the scenario was loaded from; not part of the TOML.
+    pub path: PathBuf,
+    pub description: String,
+    /// Part of the default set `run` uses when no scenario is named.
+    pub default: bool,
+    /// Draw fault rates, sync mode, cache size and crash mode per seed ([`Scenario::for_seed`]).
+    pub swarm: bool,
+    /// Crashes (each followed by recovery and a check) per seed.
+    pub crashes_per_seed: u32,
+    pub workload: Workload,
+    pub engine: EngineConfig,
+    pub faults: FaultRates,
+    pub crash: CrashConfig,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyDistribution {
+    Uniform,
+    /// Most operations hit a few hot keys, so pages are rewritten while their checkpoint is
+    /// pending and clones are exercised.
+    Skewed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Workload {
+    pub clients: u32,
+    /// Transactions each client runs per phase (between two crashes).
+    pub transactions_per_client: u32,
+    pub writes_min: u32,
+    pub writes_max: u32,
+    /// Size of the key space.
+    pub keys: u64,
+    pub key_distribution: KeyDistribution,
+    pub value_size_min: u32,
+    pub value_size_max: u32,
+    /// Fraction of writes that are deletes.
+    pub delete_ratio: f64,
+    /// Fraction of client operations that are a get or a scan instead of a transaction.
+    pub read_ratio: f64,
+    pub think_time_max_ms: u64,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Self {
+            clients: 3,
+            transactions_per_client: 30,
+            writes_min: 1,
+            writes_max: 4,
+            keys: 200,
+            key_distribution: KeyDistribution::Uniform,
+            value_size_min: 1,
+            value_size_max: 64,
+            delete_ratio: 0.1,
+            read_ratio: 0.2,
+            think_time_max_ms: 2,
+        }
+    }
+}
+
+/// The engine's [`crashpoint::SyncMode`], as scenario files spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncModeName {
+    Instant,
+    Periodic,
+    NoSync,
+}
+
+impl SyncModeName {
+    pub const ALL: [SyncModeName; 3] = [
+        SyncModeName::Instant,
+        SyncModeName::Periodic,
+        SyncModeName::NoSync,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncModeName::Instant => "instant",
+            SyncModeName::Periodic => "periodic",
+            SyncModeName::NoSync => "no-sync",
+        }
+    }
+}
+
+impl From<SyncModeName> for crashpoint::SyncMode {
+    fn from(name: SyncModeName) -> Self {
+        match name {
+            SyncModeName::Instant => crashpoint::SyncMode::Instant,
+            SyncModeName::Periodic => crashpoint::SyncMode::Periodic,
+            SyncModeName::NoSync => crashpoint::SyncMode::NoSync,
+        }
+    }
+}
+
+impl fmt::Display for SyncModeName {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    pub sync_mode: SyncModeName,
+    pub checkpoint_interval_ms: u64,
+    /// Period of the group-commit log sync (sync mode periodic).
+    pub log_sync_interval_ms: u64,
+    pub cache_pages: usize,
+    pub page_size_bytes: usize,
+    pub log_segment_bytes: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            sync_mode: SyncModeName::Instant,
+            checkpoint_interval_ms: 20,
+            log_sync_interval_ms: 2,
+            cache_pages: 16,
+            page_size_bytes: 512,
+            log_segment_bytes: 8192,
+        }
+    }
+}
+
+/// Probabilities, per I/O of the matching kind, of each injected disk fault.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultRates {
+    pub write_error: f64,
+    pub no_space: f64,
+    pub misdirected_write: f64,
+    pub lying_fsync: f64,
+    pub fsync_error: f64,
+    pub short_read: f64,
+    pub bit_rot: f64,
+    /// The unit a torn write tears at.
+    pub sector_size_bytes: u64,
+    pub latency_min_us: u64,
+    pub latency_max_us: u64,
+}
+
+impl Default for FaultRates {
+    fn default() -> Self {
+        Self {
+            write_error: 0.0,
+            no_space: 0.0,
+            misdirected_write: 0.0,
+            lying_fsync: 0.0,
+            fsync_error: 0.0,
+            short_read: 0.0,
+            bit_rot: 0.0,
+            sector_size_bytes: 512,
+            latency_min_us: 0,
+            latency_max_us: 50,
+        }
+    }
+}
+
+impl FaultRates {
+    /// The rates by field name, for validation and swarm draws.
+    fn rates_mut(&mut self) -> [(&'static str, &mut f64); 7] {
+        [
+            ("write_error", &mut self.write_error),
+            ("no_space", &mut self.no_space),
+            ("misdirected_write", &mut self.misdirected_write),
+            ("lying_fsync", &mut self.lying_fsync),
+            ("fsync_error", &mut self.fsync_error),
+            ("short_read", &mut self.short_read),
+            ("bit_rot", &mut self.bit_rot),
+        ]
+    }
+
+    /// The rates by field name.
+    pub fn rates(&self) -> [(&'static str, f64); 7] {
+        [
+            ("write_error", self.write_error),
+            ("no_space", self.no_space),
+            ("misdirected_write", self.misdirected_write),
+            ("lying_fsync", self.lying_fsync),
+            ("fsync_error", self.fsync_error),
+            ("short_read", self.short_read),
+            ("bit_rot", self.bit_rot),
+        ]
+    }
+}
+
+/// How the crash point of a phase is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrashMode {
+    /// Right after a named checkpoint step.
+    Step,
+    /// At the k-th I/O inside a checkpoint window.
+    Io,
+    /// At a random simulated time after the phase starts.
+    Random,
+}
+
+impl CrashMode {
+    pub const ALL: [CrashMode; 3] = [CrashMode::Step, CrashMode::Io, CrashMode::Random];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashMode::Step => "step",
+            CrashMode::Io => "io",
+            CrashMode::Random => "random",
+        }
+    }
+}
+
+impl fmt::Display for CrashMode {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrashConfig {
+    pub mode: CrashMode,
+    /// Mode step: the checkpoint steps to crash at; empty means every step.
+    pub steps: Vec<String>,
+    /// Mode io: crash at the k-th I/O of a checkpoint window, k in 1..=io_max.
+    pub io_max: u32,
+    /// Mode random: crash at a time in 1..=time_max_ms after the phase starts.
+    pub time_max_ms: u64,
+    /// Fates of each unsynced write at a crash; they sum to 1.
+    pub survive: f64,
+    pub vanish: f64,
+    pub torn: f64,
+    /// Unsynced writes that survive may reach the disk in any order.
+    pub reorder: bool,
+}
+
+impl Default for CrashConfig {
+    fn default() -> Self {
+        Self {
+            mode: CrashMode::Random,
+            steps: Vec::new(),
+            io_max: 40,
+            time_max_ms: 300,
+            survive: 0.375,
+            vanish: 0.375,
+            torn: 0.25,
+            reorder: true,
+        }
+    }
+}
+
+/// The file as written: like [`Scenario`] but with the name optional and no path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default = "default_true")]
+    default: bool,
+    #[serde(default)]
+    swarm: bool,
+    #[serde(default = "default_crashes_per_seed")]
+    crashes_per_seed: u32,
+    #[serde(default)]
+    workload: Workload,
+    #[serde(default)]
+    engine: EngineConfig,
+    #[serde(default)]
+    faults: FaultRates,
+    #[serde(default)]
+    crash: CrashConfig,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_crashes_per_seed() -> u32 {
+    3
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Parses and validates scenario text; `path` names the scenario in errors and supplies the
+    /// default name.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        let file: ScenarioFile = toml::from_str(text).map_err(|error| {
+            let line = error
+                .span()
+                .map_or(1, |span| line_of_offset(text, span.start));
+            ScenarioError::Toml {
+                path: path.to_path_buf(),
+                line,
+                field: field_at_line(text, line),
+                message: error.message().trim_end().to_string(),
+            }
+        })?;
+        let name = file.name.unwrap_or_else(|| {
+            path.file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        let scenario = Scenario {
+            name,
+            path: path.to_path_buf(),
+            description: file.description,
+            default: file.default,
+            swarm: file.swarm,
+            crashes_per_seed: file.crashes_per_seed,
+            workload: file.workload,
+            engine: file.engine,
+            faults: file.faults,
+            crash: file.crash,
+        };
+        scenario
+            .validate()
+            .map_err(|invalid| ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                line: line_of_field(text, &invalid.field),
+                field: invalid.field,
+                message: invalid.message,
+            })?;
+        Ok(scenario)
+    }
+
+    /// `smoke` → `smoke.toml` under `dir`; a path with a '/' or ending in `.toml` is used as is.
+    pub fn resolve(name_or_path: &str, dir: &Path) -> Result<Scenario, ScenarioError> {
+        if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
+            Scenario::load(Path::new(name_or_path))
+        } else {
+            Scenario::load(&dir.join(format!("{name_or_path}.toml")))
+        }
+    }
+
+    /// Every `*.toml` in `dir` with `default = true`, sorted by name.
+    pub fn default_set(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
+        let list_error = |source| ScenarioError::ListDirectory {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut paths = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(list_error)? {
+            let path = entry.map_err(list_error)?.path();
+            if path
+                .extension()
+                .is_some_and(|extension| extension == "toml")
+                && path.is_file()
+            {
+                paths.push(path);
+            }
+        }
+        // Sort paths first so that, should two files share a name, the order is still stable.
+        paths.sort();
+        let mut scenarios = Vec::new();
+        for path in paths {
+            let scenario = Scenario::load(&path)?;
+            if scenario.default {
+                scenarios.push(scenario);
+            }
+        }
+        scenarios.sort_by(|left, right| left.name.cmp(&right.name));
+        Ok(scenarios)
+    }
+
+    /// The concrete scenario for `seed`. For a swarm scenario: each fault rate is off with
+    /// probability 1/2, else uniform in [0, configured rate]; the sync mode and crash mode are
+    /// drawn from all three; cache_pages is uniform in [8, configured]. The result has `swarm`
+    /// off, so drawing again from it is a no-op. Other scenarios come back unchanged.
+    pub fn for_seed(&self, seed: u64) -> Scenario {
+        let mut concrete = self.clone();
+        if !self.swarm {
+            return concrete;
+        }
+        let mut random = ChaCha8Rng::seed_from_u64(seed ^ SWARM_SEED_SALT);
+        // The draw order is part of the replay contract: changing it changes every swarm seed.
+        for (_, rate) in concrete.faults.rates_mut() {
+            *rate = if random.gen_bool(0.5) {
+                0.0
+            } else {
+                *rate * random.gen::<f64>()
+            };
+        }
+        concrete.engine.sync_mode = *SyncModeName::ALL.choose(&mut random).expect("not empty");
+        concrete.engine.cache_pages = random.gen_range(CACHE_PAGES_MIN..=self.engine.cache_pages);
+        concrete.crash.mode = *CrashMode::ALL.choose(&mut random).expect("not empty");
+        concrete.swarm = false;
+        concrete
+    }
+
+    fn validate(&self) -> Result<(), InvalidField> {
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(InvalidField::new(
+                "name",
+                format!(
+                    "must be non-empty and use only letters, digits, '-' and '_', found {:?}",
+                    self.name
+                ),
+            ));
+        }
+        in_range("crashes_per_seed", self.crashes_per_seed, 1, 100)?;
+
+        let workload = &self.workload;
+        in_range("workload.clients", workload.clients, 1, 64)?;
+        in_range(
+            "workload.transactions_per_client",
+            workload.transactions_per_client,
+            1,
+            100_000,
+        )?;
+        in_range(
+            "workload.writes_min",
+            workload.writes_min,
+            1,
+            WRITES_PER_TRANSACTION_MAX,
+        )?;
+        not_below(
+            "workload.writes_max",
+            workload.writes_max,
+            "writes_min",
+            workload.writes_min,
+        )?;
+        in_range(
+            "workload.writes_max",
+            workload.writes_max,
+            1,
+            WRITES_PER_TRANSACTION_MAX,
+        )?;
+        in_range("workload.keys", workload.keys, 1, KEYS_MAX)?;
+        in_range(
+            "workload.value_size_min",
+            workload.value_size_min,
+            1,
+            VALUE_SIZE_MAX,
+        )?;
+        not_below(
+            "workload.value_size_max",
+            workload.value_size_max,
+            "value_size_min",
+            workload.value_size_min,
+        )?;
+        in_range(
+            "workload.value_size_max",
+            workload.value_size_max,
+            1,
+            VALUE_SIZE_MAX,
+        )?;
+        probability("workload.delete_ratio", workload.delete_ratio)?;
+        probability("workload.read_ratio", workload.read_ratio)?;
+        in_range(
+            "workload.think_time_max_ms",
+            workload.think_time_max_ms,
+            0,
+            60_000,
+        )?;
+
+        let engine = &self.engine;
+        in_range(
+            "engine.checkpoint_interval_ms",
+            engine.checkpoint_interval_ms,
+            1,
+            3_600_000,
+        )?;
+        in_range(
+            "engine.log_sync_interval_ms",
+            engine.log_sync_interval_ms,
+            1,
+            60_000,
+        )?;
+        in_range(
+            "engine.cache_pages",
+            engine.cache_pages,
+            CACHE_PAGES_MIN,
+            1 << 20,
+        )?;
+        in_range(
+            "engine.page_size_bytes",
+            engine.page_size_bytes,
+            256,
+            1 << 20,
+        )?;
+        in_range(
+            "engine.log_segment_bytes",
+            engine.log_segment_bytes,
+            4096,
+            1 << 30,
+        )?;
+
+        let faults = &self.faults;
+        for (name, rate) in faults.rates() {
+            probability(&format!("faults.{name}"), rate)?;
+        }
+        in_range(
+            "faults.sector_size_bytes",
+            faults.sector_size_bytes,
+            64,
+            65_536,
+        )?;
+        if !faults.sector_size_bytes.is_power_of_two() {
+            return Err(InvalidField::new(
+                "faults.sector_size_bytes",
+                format!("must be a power of two, found {}", faults.sector_size_bytes),
+            ));
+        }
+        in_range(
+            "faults.latency_min_us",
+            faults.latency_min_us,
+            0,
+            10_000_000,
+        )?;
+        not_below(
+            "faults.latency_max_us",
+            faults.latency_max_us,
+            "latency_min_us",
+            faults.latency_min_us,
+        )?;
+        in_range(
+            "faults.latency_max_us",
+            faults.latency_max_us,
+            0,
+            10_000_000,
+        )?;
+
+        let crash = &self.crash;
+        for step in &crash.steps {
+            if !crashpoint::CheckpointStep::NAMES.contains(&step.as_str()) {
+                return Err(InvalidField::new(
+                    "crash.steps",
+                    format!(
+                        "unknown checkpoint step `{step}`, expected one of: {}",
+                        crashpoint::CheckpointStep::NAMES.join(", ")
+                    ),
+                ));
+            }
+        }
+        in_range("crash.io_max", crash.io_max, 1, 1_000_000)?;
+        in_range("crash.time_max_ms", crash.time_max_ms, 1, 3_600_000)?;
+        probability("crash.survive", crash.survive)?;
+        probability("crash.vanish", crash.vanish)?;
+        probability("crash.torn", crash.torn)?;
+        let sum = crash.survive + crash.vanish + crash.torn;
+        if (sum - 1.0).abs() > 1e-9 {
+            return Err(InvalidField::new(
+                "crash.survive",
+                format!(
+                    "survive + vanish + torn must sum to 1, found {} + {} + {} = {sum}",
+                    crash.survive, crash.vanish, crash.torn
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The engine refuses smaller caches; swarm draws never go below it either.
+const CACHE_PAGES_MIN: usize = 8;
+/// Bounds that keep one seed cheap and every buffer in the driver bounded.
+const WRITES_PER_TRANSACTION_MAX: u32 = 1_000;
+const KEYS_MAX: u64 = 1 << 32;
+const VALUE_SIZE_MAX: u32 = 16_384;
+
+/// A validation failure before the file position is known.
+struct InvalidField {
+    field: String,
+    message: String,
+}
+
+impl InvalidField {
+    fn new(field: &str, message: String) -> Self {
+        Self {
+            field: field.to_string(),
+            message,
+        }
+    }
+}
+
+fn in_range<T>(field: &str, value: T, min: T, max: T) -> Result<(), InvalidField>
+where
+    T: PartialOrd + fmt::Display,
+{
+    if value < min || value > max {
+        return Err(InvalidField::new(
+            field,
+            format!("must be in {min}..={max}, found {value}"),
+        ));
+    }
+    Ok(())
+}
+
+fn not_below<T>(field: &str, value: T, other_name: &str, other: T) -> Result<(), InvalidField>
+where
+    T: PartialOrd + fmt::Display,
+{
+    if value < other {
+        return Err(InvalidField::new(
+            field,
+            format!("must be >= {other_name} ({other}), found {value}"),
+        ));
+    }
+    Ok(())
+}
+
+fn probability(field: &str, value: f64) -> Result<(), InvalidField> {
+    // Written so NaN fails too.
+    if !(0.0..=1.0).contains(&value) {
+        return Err(InvalidField::new(
+            field,
+            format!("must be in 0..=1, found {value}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The 1-based line holding byte `offset`.
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&byte| byte == b'\n')
+        .count()
+        + 1
+}
+
+/// One line of a scenario file, as far as locating fields needs: a table header or a key.
+enum LineKind {
+    Header(String),
+    /// The full dotted key path the line assigns (table prefix included).
+    Key(String),
+    Other,
+}
+
+/// Classifies each line, tracking the current table. This is not a TOML parser: it only has to
+/// find where a field of an already-parsed, valid file is written, so multi-line strings that
+/// contain `key = value` text could mislead it, which at worst points at the wrong line.
+fn classify_lines(text: &str) -> Vec<LineKind> {
+    let mut table = String::new();
+    let mut kinds = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if let Some(rest) = trimmed.strip_prefix('[') {
+            let name = rest.split(']').next().unwrap_or("").trim_start_matches('[');
+            table = normalize_key(name);
+            kinds.push(LineKind::Header(table.clone()));
+        } else if let Some((key, _)) = trimmed.split_once('=') {
+            if trimmed.starts_with('#') || key.trim().is_empty() {
+                kinds.push(LineKind::Other);
+                continue;
+            }
+            let key = normalize_key(key);
+            let full = if table.is_empty() {
+                key
+            } else {
+                format!("{table}.{key}")
+            };
+            kinds.push(LineKind::Key(full));
+        } else {
+            kinds.push(LineKind::Other);
+        }
+    }
+    kinds
+}
+
+/// `workload . "writes_max"` → `workload.writes_max`.
+fn normalize_key(key: &str) -> String {
+    key.split('.')
+        .map(|part| part.trim().trim_matches('"').trim_matches('\''))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The field a TOML error at `line` is about: the key assigned on that line, or the table whose
+/// header it is.
+fn field_at_line(text: &str, line: usize) -> Option<String> {
+    match classify_lines(text).into_iter().nth(line.checked_sub(1)?)? {
+        LineKind::Header(table) => Some(table),
+        LineKind::Key(key) => Some(key),
+        LineKind::Other => None,
+    }
+}
+
+/// The line to blame for an invalid `field`: where it is written; else, for the sum of the
+/// crash fates, whichever fate is written first; else the header of its table (or the inline
+/// table assigning it); else line 1, since a default value broke a rule only through some other
+/// field.
+fn line_of_field(text: &str, field: &str) -> usize {
+    let kinds = classify_lines(text);
+    let find = |wanted: &str| {
+        kinds
+            .iter()
+            .position(|kind| matches!(kind, LineKind::Key(key) if key == wanted))
+    };
+    if let Some(index) = find(field) {
+        return index + 1;
+    }
+    if field == "crash.survive" {
+        if let Some(index) = ["crash.vanish", "crash.torn"].into_iter().find_map(find) {
+            return index + 1;
+        }
+    }
+    if let Some((table, _)) = field.rsplit_once('.') {
+        let table_line = kinds.iter().position(|kind| match kind {
+            LineKind::Header(header) => header == table,
+            LineKind::Key(key) => key == table,
+            LineKind::Other => false,
+        });
+        if let Some(index) = table_line {
+            return index + 1;
+        }
+    }
+    1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, Path::new("scenarios/test.toml"))
+    }
+
+    // An empty file is a complete scenario named after its file, with the documented defaults.
+    #[test]
+    fn empty_file_gets_defaults_and_file_stem_name() {
+        let scenario = parse("").unwrap();
+        assert_eq!(scenario.name, "test");
+        assert!(scenario.default);
+        assert!(!scenario.swarm);
+        assert_eq!(scenario.crashes_per_seed, 3);
+        assert_eq!(scenario.workload, Workload::default());
+        assert_eq!(scenario.engine, EngineConfig::default());
+        assert_eq!(scenario.faults, FaultRates::default());
+        assert_eq!(scenario.crash, CrashConfig::default());
+    }
+
+    // Enum values are spelled in kebab case in files.
+    #[test]
+    fn enums_use_kebab_case_names() {
+        let scenario = parse(
+            "[engine]\nsync_mode = \"no-sync\"\n[crash]\nmode = \"io\"\n\
+             [workload]\nkey_distribution = \"skewed\"\n",
+        )
+        .unwrap();
+        assert_eq!(scenario.engine.sync_mode, SyncModeName::NoSync);
+        assert_eq!(scenario.crash.mode, CrashMode::Io);
+        assert_eq!(scenario.workload.key_distribution, KeyDistribution::Skewed);
+    }
+
+    // A min > max error points at the max field's line and says both values.
+    #[test]
+    fn writes_max_below_writes_min_names_line_and_field() {
+        let error = parse("name = \"x\"\n\n[workload]\nclients = 2\nwrites_max = 0\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "scenarios/test.toml:5: field `workload.writes_max`: must be >= writes_min (1), found 0"
+        );
+    }
+
+    // A type error names the line and the dotted key even though toml reports only a span.
+    #[test]
+    fn wrong_type_names_key_path() {
+        let error = parse("[engine]\n\ncache_pages = \"many\"\n").unwrap_err();
+        assert_eq!(error.line(), Some(3));
+        assert_eq!(error.field(), Some("engine.cache_pages"));
+    }
+
+    // Dotted keys at the top level are located like keys under a table header.
+    #[test]
+    fn dotted_keys_are_located() {
+        let error = parse("# header\nworkload.clients = 0\n").unwrap_err();
+        assert_eq!(error.line(), Some(2));
+        assert_eq!(error.field(), Some("workload.clients"));
+    }
+
+    // A rule broken by a default value blames the table that set the other side.
+    #[test]
+    fn default_value_blames_table_header() {
+        let error = parse("\n[workload]\nwrites_min = 9\n").unwrap_err();
+        assert_eq!(error.field(), Some("workload.writes_max"));
+        assert_eq!(error.line(), Some(2));
+    }
+
+    // for_seed leaves non-swarm scenarios alone and keeps swarm draws within the configured caps.
+    #[test]
+    fn swarm_draws_stay_within_configured_rates() {
+        let plain = parse("[faults]\nbit_rot = 0.5\n").unwrap();
+        assert_eq!(plain.for_seed(7), plain);
+        let swarm =
+            parse("swarm = true\n[faults]\nbit_rot = 0.5\n[engine]\ncache_pages = 20\n").unwrap();
+        for seed in 0..200 {
+            let concrete = swarm.for_seed(seed);
+            assert!(!concrete.swarm);
+            assert!((0.0..=0.5).contains(&concrete.faults.bit_rot));
+            assert_eq!(concrete.faults.write_error, 0.0);
+            assert!((8..=20).contains(&concrete.engine.cache_pages));
+            assert_eq!(concrete.for_seed(seed), concrete);
+        }
+    }
+}
