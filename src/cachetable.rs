@@ -25,8 +25,9 @@ pub(crate) struct CachedPage {
     pub dirty: bool,
     /// Must be written for the checkpoint in progress before it is modified.
     pub pending: bool,
-    /// Bumped on every modification, so a checkpoint write can tell whether the page it wrote
-    /// is still the live version.
+    /// Set from the cachetable-wide counter on every load and modification, so a checkpoint
+    /// write can tell whether the page it wrote is still the live version. A per-page count
+    /// would restart when an evicted page is read back and could match a stale write.
     pub version: u64,
     pub last_used: u64,
 }
@@ -56,6 +57,8 @@ pub(crate) struct PreparedPage {
 pub(crate) struct Cachetable {
     pages: BTreeMap<PageId, CachedPage>,
     tick: u64,
+    /// Source of page versions; only grows.
+    versions: u64,
     capacity: usize,
     pub page_size_bytes: usize,
     pub blocks: BlockTable,
@@ -79,6 +82,7 @@ impl Cachetable {
         Self {
             pages: BTreeMap::new(),
             tick: 0,
+            versions: 0,
             capacity,
             page_size_bytes,
             blocks,
@@ -110,15 +114,17 @@ impl Cachetable {
             )
         })?;
         let mut bytes = vec![0u8; block.len as usize];
-        read_exact_at(file, block.offset, &mut bytes).await.map_err(|source| match source.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::corruption(
-                DATA_FILE,
-                block.offset,
-                Structure::Page(id),
-                "page block lies past the end of the file",
-            ),
-            _ => Error::io("read", DATA_FILE, source),
-        })?;
+        read_exact_at(file, block.offset, &mut bytes)
+            .await
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::UnexpectedEof => Error::corruption(
+                    DATA_FILE,
+                    block.offset,
+                    Structure::Page(id),
+                    "page block lies past the end of the file",
+                ),
+                _ => Error::io("read", DATA_FILE, source),
+            })?;
         if !self.skip_checksum && !block.verify(&bytes) {
             return Err(Error::corruption(
                 DATA_FILE,
@@ -133,13 +139,14 @@ impl Cachetable {
         let node = page::decode_block(id, &bytes).map_err(|detail| {
             Error::corruption(DATA_FILE, block.offset, Structure::Page(id), detail)
         })?;
+        self.versions += 1;
         self.pages.insert(
             id,
             CachedPage {
                 node,
                 dirty: false,
                 pending: false,
-                version: 0,
+                version: self.versions,
                 last_used: self.tick,
             },
         );
@@ -171,7 +178,8 @@ impl Cachetable {
             page.pending = false;
         }
         page.dirty = true;
-        page.version += 1;
+        self.versions += 1;
+        page.version = self.versions;
         &mut page.node
     }
 
@@ -180,13 +188,14 @@ impl Cachetable {
         let id = self.next_page_id;
         self.next_page_id += 1;
         self.tick += 1;
+        self.versions += 1;
         self.pages.insert(
             id,
             CachedPage {
                 node,
                 dirty: true,
                 pending: false,
-                version: 1,
+                version: self.versions,
                 last_used: self.tick,
             },
         );
@@ -203,40 +212,55 @@ impl Cachetable {
         marked
     }
 
-    /// end_checkpoint's first step: encode every page the checkpoint must write (clones, and
-    /// pending pages as they are) and reserve a block for each in the inprogress translation.
-    pub fn prepare_checkpoint_pages(&mut self) -> Vec<PreparedPage> {
-        let checkpoint = self
-            .checkpoint
-            .as_mut()
-            .expect("prepare runs inside a checkpoint");
-        let mut prepared = Vec::new();
-        for (page_id, node) in std::mem::take(&mut checkpoint.clones) {
-            prepared.push((page_id, page::encode_block(page_id, &node), None));
+    /// Pages the checkpoint in progress must still write: begin-time clones and pending pages.
+    /// The set only shrinks after begin_checkpoint, so this list covers every later clone.
+    pub fn checkpoint_page_ids(&self) -> Vec<PageId> {
+        let checkpoint = self.checkpoint.as_ref().expect("runs inside a checkpoint");
+        let mut ids: Vec<PageId> = checkpoint.clones.keys().copied().collect();
+        ids.extend(
+            self.pages
+                .iter()
+                .filter(|(_, page)| page.pending)
+                .map(|(id, _)| *id),
+        );
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// Encodes one page for the checkpoint (its clone if a writer made one, else the pending
+    /// page as it is, clearing the bit) and reserves its block in the inprogress translation.
+    /// None if the page no longer needs writing (eviction wrote it for the checkpoint).
+    pub fn prepare_checkpoint_page(&mut self, page_id: PageId) -> Option<PreparedPage> {
+        let checkpoint = self.checkpoint.as_mut().expect("runs inside a checkpoint");
+        let (bytes, version) = match checkpoint.clones.remove(&page_id) {
+            Some(node) => (page::encode_block(page_id, &node), None),
+            None => {
+                let page = self.pages.get_mut(&page_id).filter(|page| page.pending)?;
+                page.pending = false;
+                (page::encode_block(page_id, &page.node), Some(page.version))
+            }
+        };
+        let offset = self.blocks.allocate(bytes.len() as u32);
+        let block = BlockRef::of(offset, &bytes);
+        self.blocks.set_inprogress(page_id, block);
+        Some(PreparedPage {
+            page_id,
+            block,
+            bytes,
+            version,
+        })
+    }
+
+    /// A checkpoint failed midway: forget its clones and pending bits (the pages stay dirty, so
+    /// the next checkpoint writes their live versions) and drop the inprogress translation.
+    pub fn abandon_checkpoint(&mut self) {
+        if self.checkpoint.take().is_some() {
+            for page in self.pages.values_mut() {
+                page.pending = false;
+            }
+            self.blocks.abandon_checkpoint();
         }
-        for (&page_id, page) in self.pages.iter_mut().filter(|(_, page)| page.pending) {
-            page.pending = false;
-            prepared.push((
-                page_id,
-                page::encode_block(page_id, &page.node),
-                Some(page.version),
-            ));
-        }
-        prepared.sort_by_key(|(page_id, _, _)| *page_id);
-        prepared
-            .into_iter()
-            .map(|(page_id, bytes, version)| {
-                let offset = self.blocks.allocate(bytes.len() as u32);
-                let block = BlockRef::of(offset, &bytes);
-                self.blocks.set_inprogress(page_id, block);
-                PreparedPage {
-                    page_id,
-                    block,
-                    bytes,
-                    version,
-                }
-            })
-            .collect()
     }
 
     /// After a checkpoint page write: if the live page is still the version written, it is

@@ -6,8 +6,10 @@
 //! mark every dirty page pending, copy the header fields and current -> inprogress translation.
 //! The latch is released: commits go on while the rest runs.
 //!
-//! end: encode each pending page (or the clone a writer made of it) and reserve a fresh block
-//! in the inprogress translation; write the blocks; fsync; write the inprogress translation to
+//! end: one page at a time, encode a pending page (or the clone a writer made of it) under the
+//! latch, reserve a fresh block in the inprogress translation, release the latch and write the
+//! block; writers run between the writes and clone pending pages before modifying them. Then
+//! fsync; write the inprogress translation to
 //! a fresh block; fsync; write the header to slot `count % 2`; fsync (now the checkpoint is
 //! durable); log `end_checkpoint` and flush it; free the blocks only the old checkpointed
 //! translation referenced (checkpointed = inprogress); remove log segments wholly before the
@@ -39,10 +41,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         let result = self.run_checkpoint().await;
         if let Err(error) = &result {
             tracing::warn!(%error, "checkpoint failed");
-            let mut state = self.state.lock().await;
-            if state.cache.checkpoint.take().is_some() {
-                state.cache.blocks.abandon_checkpoint();
-            }
+            self.state.lock().await.cache.abandon_checkpoint();
         }
         result
     }
@@ -103,13 +102,38 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
     }
 
     async fn end_checkpoint(&self, count: u64, lsn: Lsn) -> Result<()> {
-        let prepared = self.state.lock().await.cache.prepare_checkpoint_pages();
+        let page_ids = self.state.lock().await.cache.checkpoint_page_ids();
         if self.canary(Canary::HeaderBeforePages) {
+            // Reserve every block first so the translation is known, then write it and the
+            // header before any page.
+            let mut prepared = Vec::new();
+            {
+                let mut state = self.state.lock().await;
+                for &page_id in &page_ids {
+                    prepared.extend(state.cache.prepare_checkpoint_page(page_id));
+                }
+            }
             self.write_translation_and_header(count, lsn).await?;
-            self.write_checkpoint_pages(count, &prepared).await?;
+            for (index, page) in prepared.iter().enumerate() {
+                self.write_checkpoint_page(count, index, page).await?;
+            }
             self.sync_data().await?;
         } else {
-            self.write_checkpoint_pages(count, &prepared).await?;
+            // One page at a time, each encoded under the latch right before its write, so
+            // writers run between the writes and clone the pending pages they meet.
+            let mut index = 0;
+            for page_id in page_ids {
+                let prepared = self
+                    .state
+                    .lock()
+                    .await
+                    .cache
+                    .prepare_checkpoint_page(page_id);
+                if let Some(page) = prepared {
+                    self.write_checkpoint_page(count, index, &page).await?;
+                    index += 1;
+                }
+            }
             if !self.canary(Canary::SkipDataFsync) {
                 self.sync_data().await?;
             }
@@ -142,18 +166,24 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         Ok(())
     }
 
-    async fn write_checkpoint_pages(&self, count: u64, prepared: &[PreparedPage]) -> Result<()> {
-        for (index, page) in prepared.iter().enumerate() {
-            self.write_data(page.block.offset, &page.bytes).await?;
-            self.state.lock().await.cache.checkpoint_page_written(page);
-            self.step(
-                count,
-                CheckpointStep::PageWritten {
-                    page_id: page.page_id,
-                    index: index as u32,
-                },
-            );
+    async fn write_checkpoint_page(
+        &self,
+        count: u64,
+        index: usize,
+        page: &PreparedPage,
+    ) -> Result<()> {
+        if let Err(error) = self.write_data(page.block.offset, &page.bytes).await {
+            // The block is in the inprogress translation; abandoning the checkpoint frees it.
+            return Err(error);
         }
+        self.state.lock().await.cache.checkpoint_page_written(page);
+        self.step(
+            count,
+            CheckpointStep::PageWritten {
+                page_id: page.page_id,
+                index: index as u32,
+            },
+        );
         Ok(())
     }
 
@@ -165,6 +195,11 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                 .checkpoint
                 .as_ref()
                 .expect("end runs inside a checkpoint");
+            debug_assert_eq!(
+                (checkpoint.count, checkpoint.lsn),
+                (count, lsn),
+                "one checkpoint at a time"
+            );
             let (root, next_page_id) = (checkpoint.root, checkpoint.next_page_id);
             let entries = state
                 .cache

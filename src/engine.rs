@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::cachetable::Cachetable;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::format::record::Record;
+use crate::format::record::{self, Record};
 use crate::log::Log;
 use crate::observer::{CheckpointStep, Observer};
 use crate::options::{Options, SyncMode};
@@ -113,6 +113,7 @@ impl<V: Vfs, C: Clock> Transaction<'_, V, C> {
 }
 
 impl<V: Vfs, C: Clock> Engine<V, C> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn assemble(
         vfs: V,
         clock: C,
@@ -232,6 +233,8 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
 
     /// Commits `writes` atomically: all or none are applied and logged. Keys must be unique
     /// within one commit (a [`Transaction`] guarantees it); a later write to the same key wins.
+    /// An empty commit logs nothing and returns the current log position, durable (it has
+    /// nothing to lose); its LSN is not a record's.
     pub async fn commit(&self, writes: Vec<Write>) -> Result<CommitInfo> {
         self.check_open()?;
         self.check_sizes(&writes)?;
@@ -250,6 +253,14 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                 state.cache.prefetch(&self.data, &write.key).await?;
             }
             let record = Record::Commit { txn_id, writes };
+            let len = record::encoded_len(&record);
+            if len > record::RECORD_BYTES_MAX {
+                return Err(Error::TooLarge {
+                    what: "commit record",
+                    len,
+                    limit: record::RECORD_BYTES_MAX,
+                });
+            }
             let (lsn, end) = self.log.append(&record);
             let Record::Commit { writes, .. } = &record else {
                 unreachable!()

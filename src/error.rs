@@ -61,12 +61,20 @@ pub enum Error {
     #[error("invalid options: {0}")]
     InvalidOptions(String),
     #[error("{what} of {len} bytes exceeds the limit of {limit} bytes")]
-    TooLarge { what: &'static str, len: usize, limit: usize },
+    TooLarge {
+        what: &'static str,
+        len: usize,
+        limit: usize,
+    },
 }
 
 impl Error {
     pub fn io(op: &'static str, file: impl Into<String>, source: io::Error) -> Self {
-        Error::Io { op, file: file.into(), source }
+        Error::Io {
+            op,
+            file: file.into(),
+            source,
+        }
     }
 
     pub fn corruption(
@@ -75,7 +83,12 @@ impl Error {
         structure: Structure,
         detail: impl Into<String>,
     ) -> Self {
-        Error::Corruption { file: file.into(), offset, structure, detail: detail.into() }
+        Error::Corruption {
+            file: file.into(),
+            offset,
+            structure,
+            detail: detail.into(),
+        }
     }
 
     pub fn is_corruption(&self) -> bool {

@@ -79,6 +79,9 @@ pub struct Options {
     pub checkpoint_log_bytes: u64,
     /// A log segment file is closed and a new one started past this size.
     pub log_segment_bytes: u64,
+    /// The disk's atomic write unit: after each log fsync the next log write starts on a
+    /// multiple of this, so a torn write never touches a sector holding durable records.
+    pub log_sector_bytes: u64,
     /// Largest key accepted.
     pub key_size_max: usize,
     /// Largest value accepted.
@@ -97,6 +100,7 @@ impl Default for Options {
             checkpoint_dirty_pages: 1024,
             checkpoint_log_bytes: 64 << 20,
             log_segment_bytes: 1 << 20,
+            log_sector_bytes: 4096,
             key_size_max: 1024,
             value_size_max: 64 << 10,
             #[cfg(feature = "canary")]
@@ -109,13 +113,27 @@ impl Options {
     pub fn validate(&self) -> Result<()> {
         let fail = |why: String| Err(Error::InvalidOptions(why));
         if self.page_size_bytes < 256 {
-            return fail(format!("page_size_bytes {} is below 256", self.page_size_bytes));
+            return fail(format!(
+                "page_size_bytes {} is below 256",
+                self.page_size_bytes
+            ));
         }
         if self.cache_pages < 8 {
             return fail(format!("cache_pages {} is below 8", self.cache_pages));
         }
         if self.log_segment_bytes < 4096 {
-            return fail(format!("log_segment_bytes {} is below 4096", self.log_segment_bytes));
+            return fail(format!(
+                "log_segment_bytes {} is below 4096",
+                self.log_segment_bytes
+            ));
+        }
+        if !self.log_sector_bytes.is_power_of_two()
+            || self.log_sector_bytes > self.log_segment_bytes
+        {
+            return fail(format!(
+                "log_sector_bytes {} must be a power of two no larger than log_segment_bytes",
+                self.log_sector_bytes
+            ));
         }
         // An internal node must hold at least three separators so it can split.
         if self.key_size_max == 0 || self.key_size_max > self.page_size_bytes / 4 {
@@ -127,7 +145,10 @@ impl Options {
         }
         // A commit record must stay far below the log's record size limit.
         if self.value_size_max > 1 << 20 {
-            return fail(format!("value_size_max {} is above 1 MiB", self.value_size_max));
+            return fail(format!(
+                "value_size_max {} is above 1 MiB",
+                self.value_size_max
+            ));
         }
         Ok(())
     }

@@ -201,12 +201,21 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                 .await
                 .map_err(|source| Error::io("sync", "database directory", source))?;
         }
+        // Appending inside a sector that holds durable records would let a torn write garble
+        // them, so unless the valid log ends on a sector boundary, new records go to a new
+        // segment starting at the log's end.
+        let (append_segment, append_file) = if valid_len % options.log_sector_bytes == 0 {
+            (scan.end_segment, Some(end_file))
+        } else {
+            (scan.end, None)
+        };
         let log = Log::new(
             scan.end,
-            scan.end_segment,
-            Some(end_file),
+            append_segment,
+            append_file,
             segments,
             options.log_segment_bytes,
+            options.log_sector_bytes,
         );
 
         let recovery = RecoveryReport {
@@ -256,7 +265,14 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         vfs.sync_dir()
             .await
             .map_err(|source| Error::io("sync", "database directory", source))?;
-        let log = Log::new(0, 0, None, BTreeSet::new(), options.log_segment_bytes);
+        let log = Log::new(
+            0,
+            0,
+            None,
+            BTreeSet::new(),
+            options.log_segment_bytes,
+            options.log_sector_bytes,
+        );
         let mut blocks = BlockTable::new();
         #[cfg(feature = "canary")]
         blocks.set_reuse_checkpointed(options.planted(Canary::ReuseCheckpointedBlock));

@@ -27,10 +27,16 @@ pub struct Write {
 
 impl Write {
     pub fn put(key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
-        Self { key: key.into(), value: Some(value.into()) }
+        Self {
+            key: key.into(),
+            value: Some(value.into()),
+        }
     }
 
     pub fn delete(key: impl Into<Vec<u8>>) -> Self {
-        Self { key: key.into(), value: None }
+        Self {
+            key: key.into(),
+            value: None,
+        }
     }
 }

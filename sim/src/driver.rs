@@ -1,7 +1,30 @@
-//! Runs one seed of a scenario. (Being written by the lead; this stub fixes the signature.)
+//! Runs one seed of a scenario: create the database, then for each crash run a phase of
+//! concurrent clients, checkpoints and log syncs until the crash fires, build the crash image,
+//! recover and check it against the model; finally a quiet phase without faults must finish a
+//! checkpoint and a clean close, and the reopened state must equal the model exactly.
+//!
+//! Everything random comes from the seed: madsim's scheduler, and one ChaCha stream per
+//! purpose (workload per client and phase, faults and latency per phase, crash choices).
 
-use crate::outcome::SeedOutcome;
-use crate::scenario::Scenario;
+use std::cell::RefCell;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crashpoint::{Canary, CheckpointStep, Engine, Options};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::fs::{self, FaultRecord, FsConfig, SimFs, TraceEvent};
+use crate::hub::{CrashTarget, Hub, SimClock};
+use crate::model::{digest, State};
+use crate::oracle::{self, CrashFacts, Verdict};
+use crate::outcome::{Failure, FailureKind, SeedOutcome};
+use crate::scenario::{CrashMode, Scenario};
+use crate::workload::{self, ClientContext, PhaseFlags, SimEngine};
+
+/// Simulated time one seed may take before it counts as a hang.
+const SIMULATED_TIME_LIMIT: Duration = Duration::from_secs(3600);
 
 /// How to run a seed beyond what the scenario says.
 #[derive(Clone, Debug, Default)]
@@ -12,11 +35,535 @@ pub struct SeedOptions {
     pub canary: Option<String>,
 }
 
+/// One ChaCha stream per purpose, so adding draws to one purpose never shifts another.
+mod stream {
+    pub const CRASH: u64 = 1;
+    pub const FAULTS: u64 = 2;
+    pub const LATENCY: u64 = 3;
+    pub const CHECKPOINTER: u64 = 4;
+    pub const CLIENT: u64 = 1 << 16;
+}
+
+pub fn stream_rng(seed: u64, purpose: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(purpose);
+    rng
+}
+
+fn stream_seed(seed: u64, purpose: u64) -> u64 {
+    stream_rng(seed, purpose).gen()
+}
+
+/// Everything a run produced, including the trace when it was asked for.
+#[derive(Default)]
+pub struct SeedRun {
+    pub outcome: SeedOutcome,
+    /// Every I/O call of every phase, in order, with the phase number.
+    pub trace: Vec<(u32, TraceEvent)>,
+    /// Every fault injected, with the phase number.
+    pub faults: Vec<(u32, FaultRecord)>,
+}
+
 pub fn run_seed(scenario: &Scenario, seed: u64, options: &SeedOptions) -> SeedOutcome {
-    let _ = (options,);
-    SeedOutcome {
-        scenario: scenario.name.clone(),
-        seed,
-        ..SeedOutcome::default()
+    run_seed_full(scenario, seed, options).outcome
+}
+
+/// Runs a seed and returns its outcome, trace and faults.
+pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> SeedRun {
+    let scenario = scenario.for_seed(seed);
+    let run = RefCell::new(SeedRun {
+        outcome: SeedOutcome {
+            scenario: scenario.name.clone(),
+            seed,
+            ..SeedOutcome::default()
+        },
+        ..SeedRun::default()
+    });
+    let mut runtime =
+        madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+    runtime.set_time_limit(SIMULATED_TIME_LIMIT);
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(simulate(&scenario, seed, options, &run))
+    }));
+    let mut run = run.into_inner();
+    let failure = match result {
+        Ok(Ok(())) => None,
+        Ok(Err(failure)) => Some(failure),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+                .unwrap_or_else(|| "panic with a non-text payload".to_string());
+            let kind = if message.contains("time limit exceeded")
+                || message.contains("all tasks will block forever")
+            {
+                FailureKind::Hang
+            } else {
+                FailureKind::Panic
+            };
+            Some(Failure {
+                kind,
+                crash_index: None,
+                message,
+            })
+        }
+    };
+    run.outcome.failure = failure;
+    run
+}
+
+/// The engine options a scenario asks for.
+pub fn engine_options(scenario: &Scenario, canary: Option<&str>) -> Result<Options, String> {
+    let engine = &scenario.engine;
+    // With the `canary` feature Options has one more field, which the update fills.
+    #[allow(clippy::needless_update)]
+    let options = Options {
+        page_size_bytes: engine.page_size_bytes,
+        cache_pages: engine.cache_pages,
+        sync_mode: engine.sync_mode.into(),
+        checkpoint_interval: Duration::from_millis(engine.checkpoint_interval_ms),
+        checkpoint_dirty_pages: engine.cache_pages * 4,
+        checkpoint_log_bytes: 1 << 20,
+        log_segment_bytes: engine.log_segment_bytes,
+        log_sector_bytes: scenario.faults.sector_size_bytes,
+        key_size_max: (engine.page_size_bytes / 4).min(1024),
+        value_size_max: (scenario.workload.value_size_max as usize).max(1),
+        ..Options::default()
+    };
+    let options = with_canary(options, canary)?;
+    options.validate().map_err(|error| error.to_string())?;
+    Ok(options)
+}
+
+#[cfg(feature = "canary")]
+fn with_canary(mut options: Options, canary: Option<&str>) -> Result<Options, String> {
+    if let Some(name) = canary {
+        options.canary =
+            Some(Canary::from_name(name).ok_or_else(|| format!("unknown canary {name:?}"))?);
     }
+    Ok(options)
+}
+
+#[cfg(not(feature = "canary"))]
+fn with_canary(options: Options, canary: Option<&str>) -> Result<Options, String> {
+    match canary {
+        Some(name) => Err(format!(
+            "canary {name:?} needs a build with the canary feature (one of {})",
+            Canary::ALL.map(Canary::name).join(", ")
+        )),
+        None => Ok(options),
+    }
+}
+
+fn fs_config(scenario: &Scenario, seed: u64, phase: u32, record_trace: bool) -> FsConfig {
+    let rates = &scenario.faults;
+    FsConfig {
+        faults: fs::FaultConfig {
+            write_error: rates.write_error,
+            no_space: rates.no_space,
+            misdirected_write: rates.misdirected_write,
+            lying_fsync: rates.lying_fsync,
+            fsync_error: rates.fsync_error,
+            short_read: rates.short_read,
+            bit_rot: rates.bit_rot,
+        },
+        sector_size_bytes: rates.sector_size_bytes,
+        latency_min: Duration::from_micros(rates.latency_min_us),
+        latency_max: Duration::from_micros(rates.latency_max_us.max(rates.latency_min_us)),
+        fault_seed: stream_seed(seed, stream::FAULTS + ((phase as u64) << 8)),
+        latency_seed: stream_seed(seed, stream::LATENCY + ((phase as u64) << 8)),
+        record_trace,
+    }
+}
+
+/// Folds a finished phase's disk into the run: faults, I/O count, trace digest, trace.
+fn absorb_fs(run: &RefCell<SeedRun>, fs: &SimFs, phase: u32, damage: &mut Vec<FaultRecord>) {
+    let mut run = run.borrow_mut();
+    let outcome = &mut run.outcome;
+    outcome.io_ops += fs.io_count();
+    outcome.trace_digest = outcome.trace_digest.rotate_left(7) ^ fs.trace_digest();
+    let faults = fs.faults();
+    for fault in &faults {
+        *outcome
+            .faults
+            .entry(fault.kind.name().to_string())
+            .or_default() += 1;
+        if fault.kind.damages_durable_data() {
+            damage.push(fault.clone());
+        }
+    }
+    run.faults
+        .extend(faults.into_iter().map(|fault| (phase, fault)));
+    let trace = fs.take_trace();
+    run.trace
+        .extend(trace.into_iter().map(|event| (phase, event)));
+}
+
+/// Chooses where the next phase crashes.
+fn crash_target(scenario: &Scenario, rng: &mut ChaCha8Rng) -> CrashTarget {
+    match scenario.crash.mode {
+        CrashMode::Random => CrashTarget::None,
+        CrashMode::Step => {
+            let names: Vec<&'static str> = if scenario.crash.steps.is_empty() {
+                CheckpointStep::NAMES.to_vec()
+            } else {
+                CheckpointStep::NAMES
+                    .iter()
+                    .copied()
+                    .filter(|name| scenario.crash.steps.iter().any(|step| step == name))
+                    .collect()
+            };
+            let name = names[rng.gen_range(0..names.len())];
+            CrashTarget::Step {
+                name,
+                skip: rng.gen_range(0..=2),
+            }
+        }
+        CrashMode::Io => CrashTarget::Io {
+            operations: rng.gen_range(1..=scenario.crash.io_max.max(1) as u64),
+        },
+    }
+}
+
+struct Phase<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    number: u32,
+    engine: Rc<SimEngine>,
+    fs: SimFs,
+    hub: Hub,
+    /// None for the quiet phase: no faults and no crash.
+    crash_index: Option<u32>,
+    /// Random-mode crash time.
+    crash_after: Option<Duration>,
+    transactions_per_client: u32,
+}
+
+/// Runs clients, checkpointer and log sync until the crash fires (or, in the quiet phase,
+/// until the clients finish). Returns the phase's flags.
+async fn run_phase(phase: Phase<'_>) -> Rc<PhaseFlags> {
+    let scenario = phase.scenario;
+    let flags = Rc::new(PhaseFlags::default());
+    let clients = scenario.workload.clients;
+    let mut handles = Vec::new();
+    for id in 0..clients {
+        let context = ClientContext {
+            id,
+            phase: phase.number,
+            transactions: phase.transactions_per_client,
+            workload: scenario.workload.clone(),
+            engine: phase.engine.clone(),
+            fs: phase.fs.clone(),
+            hub: phase.hub.clone(),
+            flags: flags.clone(),
+            rng: stream_rng(
+                phase.seed,
+                stream::CLIENT + ((phase.number as u64) << 8) + id as u64,
+            ),
+            crash_index: phase.crash_index,
+        };
+        handles.push(madsim::task::spawn_local(workload::client(context)));
+    }
+    handles.push(madsim::task::spawn_local(workload::checkpointer(
+        phase.engine.clone(),
+        flags.clone(),
+        clients,
+        Duration::from_millis(scenario.engine.checkpoint_interval_ms.max(1)),
+        stream_rng(
+            phase.seed,
+            stream::CHECKPOINTER + ((phase.number as u64) << 8),
+        ),
+        phase.fs.clone(),
+    )));
+    if scenario.engine.sync_mode == crate::scenario::SyncModeName::Periodic {
+        handles.push(madsim::task::spawn_local(workload::log_syncer(
+            phase.engine.clone(),
+            flags.clone(),
+            clients,
+            Duration::from_millis(scenario.engine.log_sync_interval_ms.max(1)),
+            phase.fs.clone(),
+        )));
+    }
+    let started = madsim::time::Instant::now();
+    // Polls once a simulated millisecond; the phase is bounded by the clients' transaction
+    // counts and, as a backstop, by the runtime's time limit.
+    loop {
+        madsim::time::sleep(Duration::from_millis(1)).await;
+        if phase.fs.is_crashed() || phase.hub.lock().failure.is_some() {
+            break;
+        }
+        if let Some(after) = phase.crash_after {
+            if started.elapsed() >= after {
+                phase.hub.lock().crash_cause =
+                    Some(format!("random time {after:?} into the phase"));
+                phase.fs.crash();
+                break;
+            }
+        }
+        if flags.clients_done.get() == clients {
+            if phase.crash_index.is_some() {
+                phase.hub.lock().crash_cause = Some("end of the phase".to_string());
+                phase.fs.crash();
+            }
+            break;
+        }
+    }
+    if phase.crash_index.is_some() && !phase.fs.is_crashed() {
+        // A read check failed: crash now so every task stops.
+        phase.fs.crash();
+    }
+    flags.stop.set(true);
+    for handle in handles {
+        let _ = handle.await;
+    }
+    flags
+}
+
+async fn simulate(
+    scenario: &Scenario,
+    seed: u64,
+    options: &SeedOptions,
+    run: &RefCell<SeedRun>,
+) -> Result<(), Failure> {
+    let configuration = |message: String| Failure {
+        kind: FailureKind::RecoveryError,
+        crash_index: None,
+        message,
+    };
+    let engine_options =
+        engine_options(scenario, options.canary.as_deref()).map_err(configuration)?;
+    let mut crash_rng = stream_rng(seed, stream::CRASH);
+    let hub = Hub::default();
+    let mut damage: Vec<FaultRecord> = Vec::new();
+
+    let mut fs = SimFs::new(fs_config(scenario, seed, 0, options.record_trace));
+    fs.set_faults_enabled(false);
+    hub.lock().fs = Some(fs.clone());
+    let mut engine = Rc::new(
+        Engine::open(
+            fs.clone(),
+            SimClock::new(),
+            engine_options.clone(),
+            hub.observer(),
+        )
+        .await
+        .map_err(|error| configuration(format!("creating the database failed: {error}")))?,
+    );
+
+    for crash_index in 0..scenario.crashes_per_seed {
+        let phase_number = crash_index;
+        fs.set_faults_enabled(true);
+        {
+            let mut hub_state = hub.lock();
+            hub_state.fs = Some(fs.clone());
+            hub_state.target = Some(crash_target(scenario, &mut crash_rng));
+            hub_state.crash_cause = None;
+        }
+        let crash_after = (scenario.crash.mode == CrashMode::Random).then(|| {
+            Duration::from_millis(crash_rng.gen_range(1..=scenario.crash.time_max_ms.max(1)))
+        });
+        let flags = run_phase(Phase {
+            scenario,
+            seed,
+            number: phase_number,
+            engine: engine.clone(),
+            fs: fs.clone(),
+            hub: hub.clone(),
+            crash_index: Some(crash_index),
+            crash_after,
+            transactions_per_client: scenario.workload.transactions_per_client,
+        })
+        .await;
+        run.borrow_mut().outcome.transactions += flags.transactions.get();
+        if let Some(failure) = hub.lock().failure.take() {
+            absorb_fs(run, &fs, phase_number, &mut damage);
+            return Err(failure);
+        }
+        let crash_point = fs.crashed_at().expect("the phase ended with a crash");
+        let durable_checkpoint = oracle::image_checkpoint(&fs.durable_image());
+        absorb_fs(run, &fs, phase_number, &mut damage);
+        drop(engine);
+
+        let decisions = crash_point.random_decisions(&mut crash_rng, &crash_config(scenario));
+        let (image, crash_faults) = crash_point.materialize(&decisions);
+        {
+            let mut run = run.borrow_mut();
+            run.outcome.crashes += 1;
+            for fault in &crash_faults {
+                *run.outcome
+                    .faults
+                    .entry(fault.kind.name().to_string())
+                    .or_default() += 1;
+            }
+            run.faults
+                .extend(crash_faults.into_iter().map(|fault| (phase_number, fault)));
+        }
+        let cause = hub.lock().crash_cause.clone().unwrap_or_default();
+        tracing::info!(crash_index, cause, image = image.digest(), "crash");
+
+        fs = SimFs::from_image(
+            image,
+            fs_config(scenario, seed, phase_number + 1, options.record_trace),
+        );
+        fs.set_faults_enabled(false);
+        hub.lock().fs = Some(fs.clone());
+        let facts = CrashFacts {
+            crash_index,
+            damage: &damage,
+            durable_checkpoint,
+            header_written_max: hub.lock().header_written_max,
+        };
+        let verdict =
+            oracle::recover_and_check(fs.clone(), engine_options.clone(), &hub, &facts).await;
+        run.borrow_mut().outcome.states_checked += 1;
+        match verdict {
+            Ok(Verdict::Recovered {
+                engine: recovered, ..
+            }) => {
+                run.borrow_mut().outcome.recoveries += 1;
+                engine = Rc::new(*recovered);
+            }
+            Ok(Verdict::ExcusedCorruption { message }) => {
+                // The disk is damaged beyond what the engine promises to survive; the seed
+                // ends here, and that is a pass.
+                tracing::info!(message, "recovery stopped by injected damage");
+                absorb_fs(run, &fs, phase_number + 1, &mut damage);
+                return Ok(());
+            }
+            Err(failure) => {
+                absorb_fs(run, &fs, phase_number + 1, &mut damage);
+                return Err(failure);
+            }
+        }
+    }
+
+    quiet_phase(
+        scenario,
+        seed,
+        engine,
+        fs,
+        &hub,
+        run,
+        &mut damage,
+        &engine_options,
+    )
+    .await
+}
+
+fn crash_config(scenario: &Scenario) -> fs::CrashConfig {
+    fs::CrashConfig {
+        survive: scenario.crash.survive,
+        vanish: scenario.crash.vanish,
+        torn: scenario.crash.torn,
+        reorder: scenario.crash.reorder,
+    }
+}
+
+/// No faults: the clients must finish, a checkpoint must complete, the close must succeed,
+/// and the reopened database must hold exactly the model.
+#[allow(clippy::too_many_arguments)]
+async fn quiet_phase(
+    scenario: &Scenario,
+    seed: u64,
+    engine: Rc<SimEngine>,
+    fs: SimFs,
+    hub: &Hub,
+    run: &RefCell<SeedRun>,
+    damage: &mut Vec<FaultRecord>,
+    engine_options: &Options,
+) -> Result<(), Failure> {
+    let phase_number = scenario.crashes_per_seed;
+    fs.set_faults_enabled(false);
+    {
+        let mut hub_state = hub.lock();
+        hub_state.target = None;
+        hub_state.checkpoints_finished = 0;
+    }
+    let liveness = |message: String| Failure {
+        kind: FailureKind::Liveness,
+        crash_index: None,
+        message,
+    };
+    let flags = run_phase(Phase {
+        scenario,
+        seed,
+        number: phase_number,
+        engine: engine.clone(),
+        fs: fs.clone(),
+        hub: hub.clone(),
+        crash_index: None,
+        crash_after: None,
+        transactions_per_client: scenario.workload.transactions_per_client.div_ceil(2),
+    })
+    .await;
+    run.borrow_mut().outcome.transactions += flags.transactions.get();
+    if let Some(failure) = hub.lock().failure.take() {
+        absorb_fs(run, &fs, phase_number, damage);
+        return Err(failure);
+    }
+    let finished: Result<(), String> = async {
+        let client_errors = flags.client_errors.borrow().clone();
+        if !client_errors.is_empty() {
+            return Err(format!(
+                "clients failed without faults: {}",
+                client_errors.join("; ")
+            ));
+        }
+        engine
+            .checkpoint()
+            .await
+            .map_err(|error| format!("the quiet-phase checkpoint failed: {error}"))?;
+        engine
+            .close()
+            .await
+            .map_err(|error| format!("the clean close failed: {error}"))
+    }
+    .await;
+    if let Err(message) = finished {
+        absorb_fs(run, &fs, phase_number, damage);
+        if damage.is_empty() {
+            return Err(liveness(message));
+        }
+        // Damage injected earlier (bit rot, a misdirected write) surfaced now; the engine
+        // detected it, which is all it promises.
+        tracing::info!(message, "quiet phase stopped by injected damage");
+        return Ok(());
+    }
+    let expected: State = hub.lock().model.live.clone();
+    drop(engine);
+    let crash_point = fs.crash_point();
+    let settled = crash_point.is_settled();
+    absorb_fs(run, &fs, phase_number, damage);
+    if !settled {
+        return Err(liveness(
+            "data was still unsynced after a clean close".to_string(),
+        ));
+    }
+    let (image, _) = crash_point.materialize(&crash_point.all_vanish());
+    let reopened_fs = SimFs::from_image(image, fs_config(scenario, seed, phase_number + 1, false));
+    let reopened = Engine::open(
+        reopened_fs,
+        SimClock::new(),
+        engine_options.clone(),
+        Hub::default().observer(),
+    )
+    .await
+    .map_err(|error| liveness(format!("reopening after a clean close failed: {error}")))?;
+    let found: State = reopened
+        .scan_all()
+        .await
+        .map_err(|error| liveness(format!("reading after a clean close failed: {error}")))?
+        .into_iter()
+        .collect();
+    run.borrow_mut().outcome.states_checked += 1;
+    if let Some(difference) = crate::model::first_difference(&expected, &found) {
+        return Err(Failure {
+            kind: FailureKind::UnexcusedLoss,
+            crash_index: None,
+            message: format!("after a clean close and reopen: {difference}"),
+        });
+    }
+    run.borrow_mut().outcome.final_state_digest = digest(&found);
+    Ok(())
 }

@@ -6,7 +6,10 @@
 pub mod cli;
 pub mod driver;
 pub mod fs;
+pub mod hub;
 pub mod model;
+pub mod oracle;
 pub mod outcome;
 pub mod report;
 pub mod scenario;
+pub mod workload;

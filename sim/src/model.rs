@@ -40,11 +40,18 @@ pub struct Model {
 
 impl Model {
     pub fn new(baseline: State) -> Self {
-        Self { live: baseline.clone(), baseline, ..Self::default() }
+        Self {
+            live: baseline.clone(),
+            baseline,
+            ..Self::default()
+        }
     }
 
     pub fn record_commit(&mut self, lsn: Lsn, writes: &[Write]) {
-        debug_assert!(self.commits.last().is_none_or(|(last, _)| *last < lsn), "commits arrive in LSN order");
+        debug_assert!(
+            self.commits.last().is_none_or(|(last, _)| *last < lsn),
+            "commits arrive in LSN order"
+        );
         apply(&mut self.live, writes);
         self.commits.push((lsn, writes.to_vec()));
     }
@@ -101,7 +108,13 @@ pub fn first_difference(expected: &State, found: &State) -> Option<String> {
         let (left, right) = (expected.get(key), found.get(key));
         if left != right {
             let mut text = String::new();
-            let _ = write!(text, "key {}: expected {}, found {}", show(Some(key)), show(left), show(right));
+            let _ = write!(
+                text,
+                "key {}: expected {}, found {}",
+                show(Some(key)),
+                show(left),
+                show(right)
+            );
             return Some(text);
         }
     }
@@ -110,9 +123,15 @@ pub fn first_difference(expected: &State, found: &State) -> Option<String> {
 
 /// A key or value for a message: printable ASCII as text, else hex; long values cut.
 pub fn show(bytes: Option<&Vec<u8>>) -> String {
-    let Some(bytes) = bytes else { return "nothing".to_string() };
+    let Some(bytes) = bytes else {
+        return "nothing".to_string();
+    };
     let cut = &bytes[..bytes.len().min(24)];
-    let more = if bytes.len() > cut.len() { format!("… ({} bytes)", bytes.len()) } else { String::new() };
+    let more = if bytes.len() > cut.len() {
+        format!("… ({} bytes)", bytes.len())
+    } else {
+        String::new()
+    };
     if cut.iter().all(|b| b.is_ascii_graphic()) {
         format!("{:?}{more}", String::from_utf8_lossy(cut))
     } else {
@@ -142,7 +161,10 @@ mod tests {
     use super::*;
 
     fn commit(model: &mut Model, lsn: u64, key: &str, value: Option<&str>) {
-        let write = Write { key: key.into(), value: value.map(Into::into) };
+        let write = Write {
+            key: key.into(),
+            value: value.map(Into::into),
+        };
         model.record_commit(Lsn(lsn), &[write]);
     }
 
@@ -171,7 +193,10 @@ mod tests {
         let mut found = expected.clone();
         found.insert(b"k".to_vec(), b"v2".to_vec());
         let message = first_difference(&expected, &found).unwrap();
-        assert!(message.contains("\"k\"") && message.contains("\"v1\"") && message.contains("\"v2\""), "{message}");
+        assert!(
+            message.contains("\"k\"") && message.contains("\"v1\"") && message.contains("\"v2\""),
+            "{message}"
+        );
         assert_eq!(first_difference(&expected, &expected), None);
     }
 }

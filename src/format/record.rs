@@ -17,6 +17,7 @@ pub const RECORD_BYTES_MAX: usize = 16 << 20;
 const KIND_COMMIT: u8 = 1;
 const KIND_BEGIN_CHECKPOINT: u8 = 2;
 const KIND_END_CHECKPOINT: u8 = 3;
+const KIND_PADDING: u8 = 4;
 const TAG_DELETE: u8 = 0;
 const TAG_PUT: u8 = 1;
 /// The smallest encoding of one write: key_len u32 and tag u8.
@@ -34,6 +35,21 @@ pub enum Record {
         checkpoint_count: u64,
         begin_lsn: Lsn,
     },
+    /// `zeros` zero bytes that carry the log to a sector boundary (kind 4). After an fsync
+    /// the log writes its next record in a fresh sector, so a torn write can never garble a
+    /// sector that holds records already durable.
+    Padding { zeros: u32 },
+}
+
+impl Record {
+    /// The padding record that fills exactly `len` bytes; `len` must be at least
+    /// `RECORD_HEADER_BYTES`.
+    pub fn padding(len: usize) -> Record {
+        debug_assert!(len >= RECORD_HEADER_BYTES);
+        Record::Padding {
+            zeros: (len - RECORD_HEADER_BYTES) as u32,
+        }
+    }
 }
 
 /// Appends one framed record to `out`.
@@ -81,6 +97,10 @@ pub fn encode(lsn: Lsn, record: &Record, out: &mut Vec<u8>) {
             out.extend_from_slice(&checkpoint_count.to_le_bytes());
             out.extend_from_slice(&begin_lsn.0.to_le_bytes());
         }
+        Record::Padding { zeros } => {
+            out.push(KIND_PADDING);
+            out.resize(out.len() + *zeros as usize, 0);
+        }
     }
     debug_assert_eq!(out.len() - start, len, "encoded_len disagrees with encode");
     let checksum = frame_checksum(&out[start..]);
@@ -102,6 +122,7 @@ pub fn encoded_len(record: &Record) -> usize {
         }
         Record::BeginCheckpoint { .. } => 8,
         Record::EndCheckpoint { .. } => 16,
+        Record::Padding { zeros } => *zeros as usize,
     };
     RECORD_HEADER_BYTES + payload
 }
@@ -178,6 +199,14 @@ pub fn decode(buf: &[u8], expected_lsn: Lsn) -> Decoded {
             },
             _ => return invalid("short end_checkpoint payload"),
         },
+        KIND_PADDING => {
+            if payload.bytes.iter().any(|&byte| byte != 0) {
+                return invalid("padding is not zero");
+            }
+            let zeros = payload.bytes.len() as u32;
+            payload.bytes = &[];
+            Record::Padding { zeros }
+        }
         _ => return invalid("unknown record kind"),
     };
     if !payload.bytes.is_empty() {
@@ -285,6 +314,7 @@ mod tests {
                     begin_lsn: Lsn(begin_lsn),
                 }
             }),
+            (0u32..600).prop_map(|zeros| Record::Padding { zeros }),
         ]
     }
 

@@ -62,6 +62,11 @@ struct Io<F> {
     directory_dirty: bool,
     /// The open segment has writes since its last sync.
     segment_dirty: bool,
+    /// Every byte below this LSN was handed to a successful write.
+    written: u64,
+    /// A write or sync failed: the bytes it carried are gone from the buffer, so no later
+    /// flush may report anything past them as written or durable.
+    failure: Option<String>,
 }
 
 pub struct Log<V: Vfs> {
@@ -71,6 +76,9 @@ pub struct Log<V: Vfs> {
     /// Notified whenever `durable` moves or the engine is poisoned.
     durable_changed: Event,
     segment_bytes: u64,
+    /// Synced flushes pad the log to a multiple of this, so no later write shares a sector
+    /// with durable records.
+    sector_bytes: u64,
 }
 
 fn lock(buffer: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
@@ -88,6 +96,7 @@ impl<V: Vfs> Log<V> {
         file: Option<V::File>,
         segments: BTreeSet<u64>,
         segment_bytes: u64,
+        sector_bytes: u64,
     ) -> Self {
         let segment = file.map(|file| (segment_start, file));
         let mut new_segments = Vec::new();
@@ -107,19 +116,25 @@ impl<V: Vfs> Log<V> {
                 segments,
                 directory_dirty: false,
                 segment_dirty: false,
+                written: end,
+                failure: None,
             }),
             durable: AtomicU64::new(end),
             durable_changed: Event::new(),
             segment_bytes,
+            sector_bytes,
         }
     }
 
     /// Appends a record to the buffer; returns its LSN and the LSN just past it.
     pub fn append(&self, record: &Record) -> (Lsn, u64) {
+        Self::append_locked(&mut lock(&self.buffer), record, self.segment_bytes)
+    }
+
+    fn append_locked(buffer: &mut Buffer, record: &Record, segment_bytes: u64) -> (Lsn, u64) {
         let len = record::encoded_len(record) as u64;
-        let mut buffer = lock(&self.buffer);
         let lsn = buffer.next;
-        if lsn > buffer.segment_start && lsn - buffer.segment_start + len > self.segment_bytes {
+        if lsn > buffer.segment_start && lsn - buffer.segment_start + len > segment_bytes {
             buffer.segment_start = lsn;
             buffer.new_segments.push(lsn);
         }
@@ -147,8 +162,24 @@ impl<V: Vfs> Log<V> {
     /// if a segment was created). On error the buffered bytes are lost: the caller must poison.
     pub async fn flush(&self, vfs: &V, sync: bool) -> Result<()> {
         let mut io = self.io.lock().await;
+        if let Some(failure) = &io.failure {
+            return Err(Error::Poisoned {
+                cause: format!("an earlier log flush failed: {failure}"),
+            });
+        }
+        let result = self.flush_locked(vfs, &mut io, sync).await;
+        if let Err(error) = &result {
+            io.failure = Some(error.to_string());
+        }
+        result
+    }
+
+    async fn flush_locked(&self, vfs: &V, io: &mut Io<V::File>, sync: bool) -> Result<()> {
         let (start, bytes, new_segments) = {
             let mut buffer = lock(&self.buffer);
+            if sync {
+                self.pad_to_sector(&mut buffer);
+            }
             let start = buffer.start;
             buffer.start = buffer.next;
             (
@@ -157,10 +188,11 @@ impl<V: Vfs> Log<V> {
                 std::mem::take(&mut buffer.new_segments),
             )
         };
+        debug_assert_eq!(
+            start, io.written,
+            "the buffer starts where the last write ended"
+        );
         let end = start + bytes.len() as u64;
-        if sync && end <= self.durable_lsn() && !io.segment_dirty {
-            return Ok(());
-        }
         let mut position = start;
         let mut breaks = new_segments.into_iter().peekable();
         // Each pass writes one segment's share of the buffer; there are at most
@@ -168,7 +200,7 @@ impl<V: Vfs> Log<V> {
         while position < end || breaks.peek() == Some(&position) {
             if breaks.peek() == Some(&position) {
                 breaks.next();
-                self.open_segment(vfs, &mut io, position).await?;
+                self.open_segment(vfs, io, position).await?;
             }
             let chunk_end = breaks.peek().copied().unwrap_or(end).min(end);
             let (segment_start, file) = io.segment.as_ref().expect("a segment is open");
@@ -182,21 +214,45 @@ impl<V: Vfs> Log<V> {
             .map_err(|source| Error::io("write", name, source))?;
             io.segment_dirty = true;
             position = chunk_end;
+            io.written = position;
         }
         if sync {
-            Self::sync_open_segment(&mut io).await?;
+            Self::sync_open_segment(io).await?;
             if io.directory_dirty {
                 vfs.sync_dir()
                     .await
                     .map_err(|source| Error::io("sync", "log directory", source))?;
                 io.directory_dirty = false;
             }
-            if end > self.durable_lsn() {
-                self.durable.store(end, Ordering::SeqCst);
+            if io.written > self.durable_lsn() {
+                self.durable.store(io.written, Ordering::SeqCst);
             }
             self.durable_changed.notify(usize::MAX);
         }
         Ok(())
+    }
+
+    /// Appends a padding record so the buffer ends on a sector boundary of its segment (or
+    /// exactly at the segment's end).
+    fn pad_to_sector(&self, buffer: &mut Buffer) {
+        let sector = self.sector_bytes.max(1);
+        let in_segment = buffer.next - buffer.segment_start;
+        let mut gap = (sector - in_segment % sector) % sector;
+        if gap == 0 {
+            return;
+        }
+        if gap < record::RECORD_HEADER_BYTES as u64 {
+            gap += sector;
+        }
+        // Padding must not run past the segment's end; start the next segment here instead,
+        // whose first byte is at file offset 0, a sector boundary.
+        let room = self.segment_bytes.saturating_sub(in_segment);
+        if gap > room {
+            buffer.segment_start = buffer.next;
+            buffer.new_segments.push(buffer.next);
+            return;
+        }
+        Self::append_locked(buffer, &Record::padding(gap as usize), self.segment_bytes);
     }
 
     async fn sync_open_segment(io: &mut Io<V::File>) -> Result<()> {

@@ -4,7 +4,8 @@
 //! The log ends at the first position that does not hold a whole, verified record with the
 //! expected LSN (a torn or garbage tail, or zeros), unless that position is exactly where the
 //! next segment file starts, in which case reading goes on there. Everything after the end is
-//! discarded by recovery.
+//! discarded by recovery. Segments are sealed (fsynced) before the next is created, so a bad
+//! record followed by a later segment that holds data is reported as corruption.
 
 use std::collections::BTreeMap;
 
@@ -90,6 +91,23 @@ pub async fn scan<V: Vfs>(vfs: &V, start: u64) -> Result<LogScan> {
                     record::Decoded::Invalid { reason } => reason,
                     _ => "end of written log",
                 };
+                // A segment is fsynced before the next one is created, so only the last
+                // segment with data can end in a torn tail. A bad record in a sealed segment
+                // followed by more log is corruption, never a place to silently cut.
+                // (With no record read at all, recovery reports the missing begin_checkpoint.)
+                let later = segments
+                    .range(segment_start + 1..)
+                    .find(|(_, &len)| len > 0);
+                if let (Some((&later, _)), false) = (later, records.is_empty()) {
+                    return Err(Error::corruption(
+                        segment_name(segment_start),
+                        position - segment_start,
+                        Structure::LogRecord,
+                        format!(
+                            "{stop_reason} at LSN {position}, but segment {later} holds more log"
+                        ),
+                    ));
+                }
                 break;
             }
         }

@@ -37,7 +37,9 @@ pub struct MemFile {
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn not_found(name: &str) -> io::Error {
@@ -55,18 +57,26 @@ impl MemVfs {
         let mut image = State::default();
         for (name, &inode) in &state.durable_names {
             let durable = state.inodes[inode].durable.clone();
-            image.inodes.push(Inode { data: durable.clone(), durable });
+            image.inodes.push(Inode {
+                data: durable.clone(),
+                durable,
+            });
             let id = image.inodes.len() - 1;
             image.names.insert(name.clone(), id);
             image.durable_names.insert(name.clone(), id);
         }
-        MemVfs { state: Arc::new(Mutex::new(image)) }
+        MemVfs {
+            state: Arc::new(Mutex::new(image)),
+        }
     }
 
     /// The live bytes of a file, for tests.
     pub fn contents(&self, name: &str) -> Option<Vec<u8>> {
         let state = lock(&self.state);
-        state.names.get(name).map(|&inode| state.inodes[inode].data.clone())
+        state
+            .names
+            .get(name)
+            .map(|&inode| state.inodes[inode].data.clone())
     }
 
     /// Overwrites live bytes of a file without going through the engine, for corruption tests.
@@ -91,18 +101,28 @@ impl Vfs for MemVfs {
         state.inodes.push(Inode::default());
         let inode = state.inodes.len() - 1;
         state.names.insert(name.to_string(), inode);
-        Ok(MemFile { state: self.state.clone(), inode })
+        Ok(MemFile {
+            state: self.state.clone(),
+            inode,
+        })
     }
 
     async fn open(&self, name: &str) -> io::Result<MemFile> {
         let state = lock(&self.state);
         let inode = *state.names.get(name).ok_or_else(|| not_found(name))?;
-        Ok(MemFile { state: self.state.clone(), inode })
+        Ok(MemFile {
+            state: self.state.clone(),
+            inode,
+        })
     }
 
     async fn remove(&self, name: &str) -> io::Result<()> {
         let mut state = lock(&self.state);
-        state.names.remove(name).map(|_| ()).ok_or_else(|| not_found(name))
+        state
+            .names
+            .remove(name)
+            .map(|_| ())
+            .ok_or_else(|| not_found(name))
     }
 
     async fn rename(&self, from: &str, to: &str) -> io::Result<()> {
@@ -156,7 +176,9 @@ impl VfsFile for MemFile {
     }
 
     async fn set_len(&self, len: u64) -> io::Result<()> {
-        lock(&self.state).inodes[self.inode].data.resize(len as usize, 0);
+        lock(&self.state).inodes[self.inode]
+            .data
+            .resize(len as usize, 0);
         Ok(())
     }
 }

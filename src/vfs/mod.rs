@@ -29,6 +29,8 @@ pub trait Vfs: Send + Sync + 'static {
     fn sync_dir(&self) -> impl Future<Output = io::Result<()>> + Send;
 }
 
+// `len` is async, so an `is_empty` beside it would only add a second I/O call.
+#[allow(clippy::len_without_is_empty)]
 pub trait VfsFile: Send + Sync + 'static {
     /// Reads up to `buf.len()` bytes at `offset`; may return fewer (a short read), 0 at end.
     fn read_at(
@@ -46,13 +48,20 @@ pub trait VfsFile: Send + Sync + 'static {
 
 /// Reads exactly `buf.len()` bytes at `offset`, retrying short reads; `UnexpectedEof` if the
 /// file ends first.
-pub async fn read_exact_at<F: VfsFile>(file: &F, mut offset: u64, mut buf: &mut [u8]) -> io::Result<()> {
+pub async fn read_exact_at<F: VfsFile>(
+    file: &F,
+    mut offset: u64,
+    mut buf: &mut [u8],
+) -> io::Result<()> {
     // Each pass either fills at least one byte or ends the loop, so it runs at most buf.len()
     // times.
     while !buf.is_empty() {
         let read = file.read_at(offset, buf).await?;
         if read == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file ended before the read was filled"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file ended before the read was filled",
+            ));
         }
         offset += read as u64;
         buf = &mut buf[read..];

@@ -20,12 +20,17 @@ impl StdVfs {
     /// Uses `dir` as the database directory, creating it if needed.
     pub fn new(dir: impl AsRef<Path>) -> io::Result<Self> {
         fs::create_dir_all(dir.as_ref())?;
-        Ok(Self { dir: Arc::new(dir.as_ref().to_path_buf()) })
+        Ok(Self {
+            dir: Arc::new(dir.as_ref().to_path_buf()),
+        })
     }
 
     fn path(&self, name: &str) -> io::Result<PathBuf> {
         if name.is_empty() || name.contains('/') || name == "." || name == ".." {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad file name {name:?}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad file name {name:?}"),
+            ));
         }
         Ok(self.dir.join(name))
     }
@@ -40,12 +45,20 @@ impl Vfs for StdVfs {
     type File = StdFile;
 
     async fn create(&self, name: &str) -> io::Result<StdFile> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(self.path(name)?)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(self.path(name)?)?;
         Ok(StdFile { file })
     }
 
     async fn open(&self, name: &str) -> io::Result<StdFile> {
-        let file = OpenOptions::new().read(true).write(true).open(self.path(name)?)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.path(name)?)?;
         Ok(StdFile { file })
     }
 

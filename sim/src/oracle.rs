@@ -1,0 +1,189 @@
+//! The checks after a crash: recover a fresh engine on the crash image and hold it against the
+//! reference model.
+//!
+//! A recovery passes when: it succeeds, or reports detected corruption while an injected fault
+//! damaged durable data; it used a checkpoint at least as new as the newest header that was
+//! truly durable at the crash (and no newer than the newest header ever written); its state
+//! equals the model after the commits whose records start before the recovered log end; and
+//! that prefix holds every commit acknowledged durable, unless an injected fault destroyed log
+//! bytes. Excuses always name the faults.
+
+use crashpoint::format::header::{self, HeaderChoice, HEADER_BYTES, HEADER_SLOT_OFFSETS};
+use crashpoint::{Engine, Error, Options, RecoveryReport};
+
+use crate::fs::{DiskImage, FaultRecord};
+use crate::hub::{Hub, SimClock};
+use crate::model::{first_difference, State};
+use crate::outcome::{Failure, FailureKind};
+use crate::workload::SimEngine;
+
+/// What the simulator knew at the crash, beyond the image.
+pub struct CrashFacts<'a> {
+    pub crash_index: u32,
+    /// Faults injected so far in this seed that damage durable data (they persist on disk).
+    pub damage: &'a [FaultRecord],
+    /// The checkpoint count of the newest valid header in the truly durable bytes.
+    pub durable_checkpoint: Option<u64>,
+    /// The newest checkpoint whose header write was ever issued.
+    pub header_written_max: u64,
+}
+
+/// How a recovery check ended when it did not fail.
+pub enum Verdict {
+    /// The engine recovered and matches the model; the recovered state is the new baseline.
+    Recovered {
+        engine: Box<SimEngine>,
+        state: State,
+        report: RecoveryReport,
+    },
+    /// Recovery found corruption that injected faults explain; the seed can't go on.
+    ExcusedCorruption { message: String },
+}
+
+/// The newest valid checkpoint count in an image's header slots.
+pub fn image_checkpoint(image: &DiskImage) -> Option<u64> {
+    let data = image.files.get("data")?;
+    let slots: [header::SlotState; 2] = std::array::from_fn(|slot| {
+        let start = (HEADER_SLOT_OFFSETS[slot] as usize).min(data.len());
+        let end = (start + HEADER_BYTES).min(data.len());
+        header::read_slot(slot, &data[start..end])
+    });
+    match header::choose(&slots) {
+        HeaderChoice::Use { header, .. } => Some(header.checkpoint_count),
+        _ => None,
+    }
+}
+
+fn describe(faults: &[FaultRecord]) -> String {
+    let shown: Vec<String> = faults.iter().take(3).map(ToString::to_string).collect();
+    let more = if faults.len() > 3 {
+        format!(" and {} more", faults.len() - 3)
+    } else {
+        String::new()
+    };
+    format!("{}{more}", shown.join("; "))
+}
+
+fn is_log_file(name: &str) -> bool {
+    crashpoint::log::parse_segment_name(name).is_some()
+}
+
+fn failure(kind: FailureKind, facts: &CrashFacts<'_>, message: String) -> Failure {
+    Failure {
+        kind,
+        crash_index: Some(facts.crash_index),
+        message,
+    }
+}
+
+/// Corruption is acceptable only when an injected fault damaged durable data.
+fn judge_corruption(
+    error: &Error,
+    facts: &CrashFacts<'_>,
+    during: &str,
+) -> Result<Verdict, Failure> {
+    if error.is_corruption() && !facts.damage.is_empty() {
+        return Ok(Verdict::ExcusedCorruption {
+            message: format!("{during}: {error}; excused by {}", describe(facts.damage)),
+        });
+    }
+    let kind = if error.is_corruption() {
+        FailureKind::UnexcusedCorruption
+    } else {
+        FailureKind::RecoveryError
+    };
+    Err(failure(kind, facts, format!("{during}: {error}")))
+}
+
+/// Opens a fresh engine on `fs` (built from the crash image) and checks it against `hub`'s
+/// model. On success the model is rebased onto the recovered state.
+pub async fn recover_and_check(
+    fs: crate::fs::SimFs,
+    options: Options,
+    hub: &Hub,
+    facts: &CrashFacts<'_>,
+) -> Result<Verdict, Failure> {
+    let engine = match Engine::open(fs, SimClock::new(), options, hub.observer()).await {
+        Ok(engine) => engine,
+        Err(error) => return judge_corruption(&error, facts, "recovery"),
+    };
+    let report = engine.recovery_report().clone();
+    tracing::debug!(?report, "recovery report");
+
+    if let Some(durable) = facts.durable_checkpoint {
+        if report.checkpoint_count < durable && facts.damage.is_empty() {
+            return Err(failure(
+                FailureKind::StaleCheckpoint,
+                facts,
+                format!(
+                    "recovery used checkpoint {} but checkpoint {durable}'s header was durable",
+                    report.checkpoint_count
+                ),
+            ));
+        }
+    }
+    if report.checkpoint_count > facts.header_written_max {
+        return Err(failure(
+            FailureKind::StaleCheckpoint,
+            facts,
+            format!(
+                "recovery used checkpoint {} but no header past {} was ever written",
+                report.checkpoint_count, facts.header_written_max
+            ),
+        ));
+    }
+
+    let found: State = match engine.scan_all().await {
+        Ok(entries) => entries.into_iter().collect(),
+        Err(error) => return judge_corruption(&error, facts, "reading the recovered state"),
+    };
+    let mut hub_state = hub.lock();
+    let model = &hub_state.model;
+    let prefix = model.prefix_before(report.log_end);
+    let expected = model.state_after(prefix);
+    if let Some(difference) = first_difference(&expected, &found) {
+        let matching = match model.matching_prefix(&found) {
+            Some(other) => format!("; the state matches the first {other} commits instead"),
+            None => "; the state matches no prefix of the commit history".to_string(),
+        };
+        return Err(failure(
+            FailureKind::Divergence,
+            facts,
+            format!(
+                "after recovery to log end {} ({} of {} commits): {difference}{matching}",
+                report.log_end,
+                prefix,
+                model.commits.len()
+            ),
+        ));
+    }
+    let lost = model.lost_durable(prefix);
+    if let Some(first) = lost.first() {
+        let log_damage: Vec<FaultRecord> = facts
+            .damage
+            .iter()
+            .filter(|fault| is_log_file(&fault.file))
+            .cloned()
+            .collect();
+        if log_damage.is_empty() {
+            return Err(failure(
+                FailureKind::UnexcusedLoss,
+                facts,
+                format!(
+                    "{} commits acknowledged durable are missing, the first at LSN {first}; the log ends at {} ({})",
+                    lost.len(),
+                    report.log_end,
+                    report.log_stop_reason
+                ),
+            ));
+        }
+        tracing::info!(lost = lost.len(), faults = %describe(&log_damage), "durable commits lost to injected faults");
+    }
+    hub_state.model.rebase(found.clone());
+    drop(hub_state);
+    Ok(Verdict::Recovered {
+        engine: Box::new(engine),
+        state: found,
+        report,
+    })
+}

@@ -1,0 +1,255 @@
+//! The tasks of a phase: clients issuing transactions and reads, the checkpointer, and the
+//! group-commit log sync. Every choice comes from the task's own ChaCha stream.
+//!
+//! Reads are checked against the live model right when they return: the engine answers a read
+//! under its latch and nothing runs between the latch's release and the client's next step, so
+//! the live model is exactly the state the read saw.
+
+use std::cell::Cell;
+use std::ops::Bound;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crashpoint::{Engine, Error};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::fs::SimFs;
+use crate::hub::{Hub, SimClock};
+use crate::model::{first_difference, show, State};
+use crate::outcome::{Failure, FailureKind};
+use crate::scenario::{KeyDistribution, Workload};
+
+pub type SimEngine = Engine<SimFs, SimClock>;
+
+/// Flags the tasks of one phase share (single-threaded: madsim runs them on one thread).
+#[derive(Default)]
+pub struct PhaseFlags {
+    pub stop: Cell<bool>,
+    pub clients_done: Cell<u32>,
+    pub transactions: Cell<u64>,
+    /// Errors clients saw that end their work (corruption, poison), for the liveness check.
+    pub client_errors: std::cell::RefCell<Vec<String>>,
+}
+
+pub fn key_name(index: u64) -> Vec<u8> {
+    format!("key{index:06}").into_bytes()
+}
+
+fn pick_key(rng: &mut ChaCha8Rng, workload: &Workload) -> Vec<u8> {
+    let keys = workload.keys.max(1);
+    let index = match workload.key_distribution {
+        KeyDistribution::Uniform => rng.gen_range(0..keys),
+        // 80% of operations go to the hottest 10% of keys.
+        KeyDistribution::Skewed => {
+            let hot = (keys / 10).max(1);
+            if rng.gen_bool(0.8) {
+                rng.gen_range(0..hot)
+            } else {
+                rng.gen_range(0..keys)
+            }
+        }
+    };
+    key_name(index)
+}
+
+fn make_value(rng: &mut ChaCha8Rng, workload: &Workload, tag: &str) -> Vec<u8> {
+    let len = rng
+        .gen_range(workload.value_size_min..=workload.value_size_max.max(workload.value_size_min))
+        as usize;
+    let mut value = tag.as_bytes().to_vec();
+    value.truncate(len);
+    while value.len() < len {
+        value.push(b'a' + rng.gen_range(0..26u8));
+    }
+    value
+}
+
+/// An error that ends a client's work: the engine can't go on, or the disk is gone.
+fn is_terminal(error: &Error, fs: &SimFs) -> bool {
+    fs.is_crashed()
+        || matches!(
+            error,
+            Error::Poisoned { .. } | Error::Closed | Error::Corruption { .. }
+        )
+}
+
+pub struct ClientContext {
+    pub id: u32,
+    pub phase: u32,
+    pub transactions: u32,
+    pub workload: Workload,
+    pub engine: Rc<SimEngine>,
+    pub fs: SimFs,
+    pub hub: Hub,
+    pub flags: Rc<PhaseFlags>,
+    pub rng: ChaCha8Rng,
+    /// The index of the crash this phase ends with, for failure reports.
+    pub crash_index: Option<u32>,
+}
+
+pub async fn client(mut context: ClientContext) {
+    let workload = context.workload.clone();
+    for number in 0..context.transactions {
+        if context.flags.stop.get() {
+            break;
+        }
+        if workload.think_time_max_ms > 0 {
+            let think = context.rng.gen_range(0..=workload.think_time_max_ms * 1000);
+            madsim::time::sleep(Duration::from_micros(think)).await;
+        }
+        if context.flags.stop.get() {
+            break;
+        }
+        let result = if context.rng.gen_bool(workload.read_ratio.clamp(0.0, 1.0)) {
+            read(&mut context).await
+        } else {
+            transaction(&mut context, number).await
+        };
+        if let Err(error) = result {
+            if is_terminal(&error, &context.fs) {
+                if !context.fs.is_crashed() {
+                    context
+                        .flags
+                        .client_errors
+                        .borrow_mut()
+                        .push(format!("client {}: {error}", context.id));
+                }
+                break;
+            }
+            tracing::debug!(client = context.id, %error, "operation failed");
+        }
+    }
+    context
+        .flags
+        .clients_done
+        .set(context.flags.clients_done.get() + 1);
+}
+
+async fn transaction(context: &mut ClientContext, number: u32) -> crashpoint::Result<()> {
+    let workload = &context.workload;
+    let count = context
+        .rng
+        .gen_range(workload.writes_min..=workload.writes_max.max(workload.writes_min));
+    let mut transaction = context.engine.begin();
+    for _ in 0..count {
+        let key = pick_key(&mut context.rng, workload);
+        if context.rng.gen_bool(workload.delete_ratio.clamp(0.0, 1.0)) {
+            transaction.delete(key);
+        } else {
+            let tag = format!("p{}c{}t{}-", context.phase, context.id, number);
+            transaction.put(key, make_value(&mut context.rng, workload, &tag));
+        }
+    }
+    let info = transaction.commit().await?;
+    tracing::debug!(client = context.id, lsn = %info.lsn, durable = info.durable, "commit returned");
+    context
+        .flags
+        .transactions
+        .set(context.flags.transactions.get() + 1);
+    if info.durable {
+        context
+            .hub
+            .lock()
+            .model
+            .acknowledged_durable
+            .insert(info.lsn);
+    }
+    Ok(())
+}
+
+async fn read(context: &mut ClientContext) -> crashpoint::Result<()> {
+    let key = pick_key(&mut context.rng, &context.workload);
+    if context.rng.gen_bool(0.5) {
+        let found = context.engine.get(&key).await?;
+        let hub = context.hub.lock();
+        let expected = hub.model.live.get(&key);
+        if found.as_ref() != expected {
+            let message = format!(
+                "get of key {} returned {}, the model holds {}",
+                show(Some(&key)),
+                show(found.as_ref()),
+                show(expected)
+            );
+            drop(hub);
+            context.hub.fail(Failure {
+                kind: FailureKind::Divergence,
+                crash_index: context.crash_index,
+                message,
+            });
+        }
+    } else {
+        let limit = 8;
+        let found: State = context
+            .engine
+            .scan(&key, Bound::Unbounded, limit)
+            .await?
+            .into_iter()
+            .collect();
+        let hub = context.hub.lock();
+        let expected: State = hub
+            .model
+            .live
+            .range(key.clone()..)
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Some(difference) = first_difference(&expected, &found) {
+            drop(hub);
+            let message = format!(
+                "scan from {} disagrees with the model: {difference}",
+                show(Some(&key))
+            );
+            context.hub.fail(Failure {
+                kind: FailureKind::Divergence,
+                crash_index: context.crash_index,
+                message,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs checkpoints until the clients are done: on the interval when one is due, and now and
+/// then a forced one so every crash step gets reached.
+pub async fn checkpointer(
+    engine: Rc<SimEngine>,
+    flags: Rc<PhaseFlags>,
+    clients: u32,
+    interval: Duration,
+    mut rng: ChaCha8Rng,
+    fs: SimFs,
+) {
+    while flags.clients_done.get() < clients && !flags.stop.get() {
+        madsim::time::sleep(interval).await;
+        let result = if rng.gen_bool(1.0 / 3.0) {
+            engine.checkpoint().await.map(Some)
+        } else {
+            engine.checkpoint_if_due().await
+        };
+        if let Err(error) = result {
+            if is_terminal(&error, &fs) {
+                break;
+            }
+        }
+    }
+}
+
+/// Group commit: one fsync now and then covers every waiting commit. Runs until the clients
+/// are done so no commit waits forever.
+pub async fn log_syncer(
+    engine: Rc<SimEngine>,
+    flags: Rc<PhaseFlags>,
+    clients: u32,
+    interval: Duration,
+    fs: SimFs,
+) {
+    while flags.clients_done.get() < clients {
+        madsim::time::sleep(interval).await;
+        if let Err(error) = engine.sync_log().await {
+            if is_terminal(&error, &fs) {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Helpers shared by the integration tests: small options, keys and values, the `BTreeMap`
+//! reference model with a first-difference report, a yield future and a Vfs wrapper that
+//! yields on file I/O and counts syncs.
+//!
+//! Every test binary compiles this module but uses only part of it.
+#![allow(dead_code)]
+
+pub mod failing_vfs;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io;
+use std::ops::Bound;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crashpoint::vfs::mem::MemFile;
+use crashpoint::{
+    Engine, ManualClock, MemVfs, NoopObserver, Observer, Options, Result, SyncMode, Vfs, VfsFile,
+    Write,
+};
+
+/// The reference model: what the engine must hold.
+pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Small pages, a small cache and small log segments, so that splits, evictions and segment
+/// rolls happen within a few hundred commits.
+pub fn small_options(sync_mode: SyncMode) -> Options {
+    Options {
+        page_size_bytes: 512,
+        cache_pages: 8,
+        log_segment_bytes: 4096,
+        key_size_max: 64,
+        value_size_max: 256,
+        sync_mode,
+        ..Options::default()
+    }
+}
+
+pub fn key(index: u32) -> Vec<u8> {
+    format!("key{index:04}").into_bytes()
+}
+
+/// A value of exactly `len` bytes (possibly empty) whose content depends on `seed`.
+pub fn value(seed: u64, len: usize) -> Vec<u8> {
+    let text = format!("v{seed}-");
+    text.bytes().cycle().take(len).collect()
+}
+
+/// Applies one commit's writes to the model, in order (a later write to a key wins).
+pub fn apply(model: &mut Model, writes: &[Write]) {
+    for write in writes {
+        match &write.value {
+            Some(value) => {
+                model.insert(write.key.clone(), value.clone());
+            }
+            None => {
+                model.remove(&write.key);
+            }
+        }
+    }
+}
+
+/// The model's entries in `[start, end)`, at most `limit`, as `Engine::scan` returns them.
+pub fn model_scan(
+    model: &Model,
+    start: &[u8],
+    end: Bound<&[u8]>,
+    limit: usize,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    model
+        .iter()
+        .filter(|(key, _)| key.as_slice() >= start)
+        .take_while(|(key, _)| match end {
+            Bound::Excluded(end) => key.as_slice() < end,
+            Bound::Included(end) => key.as_slice() <= end,
+            Bound::Unbounded => true,
+        })
+        .take(limit)
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
+}
+
+fn show(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.len() > 24 {
+        format!("{:?}..({} bytes)", &text[..24], bytes.len())
+    } else {
+        format!("{text:?}")
+    }
+}
+
+/// The first difference between what the engine returned and the model, as
+/// "key K: expected E, found F"; None when they agree.
+pub fn first_difference(
+    found: &[(Vec<u8>, Vec<u8>)],
+    expected: &[(Vec<u8>, Vec<u8>)],
+) -> Option<String> {
+    let found_map: BTreeMap<&[u8], &[u8]> = found
+        .iter()
+        .map(|(key, value)| (key.as_slice(), value.as_slice()))
+        .collect();
+    let expected_map: BTreeMap<&[u8], &[u8]> = expected
+        .iter()
+        .map(|(key, value)| (key.as_slice(), value.as_slice()))
+        .collect();
+    if found_map.len() != found.len() {
+        return Some(format!(
+            "the engine returned duplicate keys ({} entries, {} distinct)",
+            found.len(),
+            found_map.len()
+        ));
+    }
+    let keys: std::collections::BTreeSet<&[u8]> = found_map
+        .keys()
+        .chain(expected_map.keys())
+        .copied()
+        .collect();
+    for key in keys {
+        let (expected, found) = (expected_map.get(key), found_map.get(key));
+        if expected != found {
+            return Some(format!(
+                "key {}: expected {}, found {}",
+                show(key),
+                expected.map_or("nothing".to_string(), |value| show(value)),
+                found.map_or("nothing".to_string(), |value| show(value)),
+            ));
+        }
+    }
+    let found_keys: Vec<&Vec<u8>> = found.iter().map(|(key, _)| key).collect();
+    let expected_keys: Vec<&Vec<u8>> = expected.iter().map(|(key, _)| key).collect();
+    if found_keys != expected_keys {
+        return Some("the engine returned the right entries in the wrong order".to_string());
+    }
+    None
+}
+
+/// Panics with the first difference between the engine's full contents and the model.
+pub fn assert_same(found: &[(Vec<u8>, Vec<u8>)], model: &Model, context: &str) {
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = model
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    if let Some(difference) = first_difference(found, &expected) {
+        panic!("{context}: {difference}");
+    }
+}
+
+/// Opens (or creates) a database on `vfs` with a fresh manual clock and no observer.
+pub async fn open_mem(vfs: MemVfs, options: &Options) -> Result<Engine<MemVfs, ManualClock>> {
+    Engine::open(
+        vfs,
+        ManualClock::new(),
+        options.clone(),
+        Arc::new(NoopObserver),
+    )
+    .await
+}
+
+/// Opens with an observer.
+pub async fn open_observed<V: Vfs>(
+    vfs: V,
+    options: &Options,
+    observer: Arc<dyn Observer>,
+) -> Result<Engine<V, ManualClock>> {
+    Engine::open(vfs, ManualClock::new(), options.clone(), observer).await
+}
+
+/// A future that returns Pending once (waking itself), so a single-threaded executor runs the
+/// other futures of a join before this one goes on.
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            Poll::Ready(())
+        } else {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// A MemVfs wrapper that counts file syncs (by file kind) and, if `yield_io` is set, yields
+/// once before every file read, write and sync, so concurrent engine calls interleave at I/O
+/// points under a single-threaded executor as they would on a real disk.
+#[derive(Clone, Debug)]
+pub struct YieldingVfs {
+    pub inner: MemVfs,
+    pub yield_io: bool,
+    pub log_syncs: Arc<AtomicU64>,
+    pub data_syncs: Arc<AtomicU64>,
+}
+
+impl YieldingVfs {
+    pub fn new(inner: MemVfs, yield_io: bool) -> Self {
+        Self {
+            inner,
+            yield_io,
+            log_syncs: Arc::new(AtomicU64::new(0)),
+            data_syncs: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn wrap(&self, name: &str, inner: MemFile) -> YieldingFile {
+        let syncs = if name.starts_with("log-") {
+            self.log_syncs.clone()
+        } else {
+            self.data_syncs.clone()
+        };
+        YieldingFile {
+            inner,
+            yield_io: self.yield_io,
+            syncs,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct YieldingFile {
+    inner: MemFile,
+    yield_io: bool,
+    syncs: Arc<AtomicU64>,
+}
+
+impl YieldingFile {
+    async fn maybe_yield(&self) {
+        if self.yield_io {
+            yield_now().await;
+        }
+    }
+}
+
+impl Vfs for YieldingVfs {
+    type File = YieldingFile;
+
+    async fn create(&self, name: &str) -> io::Result<YieldingFile> {
+        let file = self.inner.create(name).await?;
+        Ok(self.wrap(name, file))
+    }
+
+    async fn open(&self, name: &str) -> io::Result<YieldingFile> {
+        let file = self.inner.open(name).await?;
+        Ok(self.wrap(name, file))
+    }
+
+    async fn remove(&self, name: &str) -> io::Result<()> {
+        self.inner.remove(name).await
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        self.inner.rename(from, to).await
+    }
+
+    async fn list(&self) -> io::Result<Vec<String>> {
+        self.inner.list().await
+    }
+
+    async fn sync_dir(&self) -> io::Result<()> {
+        self.inner.sync_dir().await
+    }
+}
+
+impl VfsFile for YieldingFile {
+    async fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        self.maybe_yield().await;
+        self.inner.read_at(offset, buf).await
+    }
+
+    async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.maybe_yield().await;
+        self.inner.write_at(offset, data).await
+    }
+
+    async fn sync(&self) -> io::Result<()> {
+        self.maybe_yield().await;
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        self.inner.sync().await
+    }
+
+    async fn len(&self) -> io::Result<u64> {
+        self.inner.len().await
+    }
+
+    async fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len).await
+    }
+}
+
+/// Names of the log segment files in `vfs`, ascending by start LSN, with their starts.
+pub async fn log_segments(vfs: &MemVfs) -> Vec<(u64, String)> {
+    let mut segments: Vec<(u64, String)> = vfs
+        .list()
+        .await
+        .expect("MemVfs lists")
+        .into_iter()
+        .filter_map(|name| crashpoint::log::parse_segment_name(&name).map(|start| (start, name)))
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// A new MemVfs holding durable copies of every file in `vfs`, with `edit` applied to each
+/// file's bytes (it may shorten them, which `MemVfs::poke` cannot).
+pub async fn copy_vfs(vfs: &MemVfs, edit: impl Fn(&str, &mut Vec<u8>)) -> MemVfs {
+    let copy = MemVfs::new();
+    for name in vfs.list().await.expect("MemVfs lists") {
+        let mut bytes = vfs.contents(&name).expect("listed file exists");
+        edit(&name, &mut bytes);
+        let file = copy.create(&name).await.expect("MemVfs creates");
+        file.write_at(0, &bytes).await.expect("MemVfs writes");
+        file.sync().await.expect("MemVfs syncs");
+    }
+    copy.sync_dir().await.expect("MemVfs syncs the directory");
+    copy
+}
