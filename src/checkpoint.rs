@@ -172,10 +172,9 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         index: usize,
         page: &PreparedPage,
     ) -> Result<()> {
-        if let Err(error) = self.write_data(page.block.offset, &page.bytes).await {
-            // The block is in the inprogress translation; abandoning the checkpoint frees it.
-            return Err(error);
-        }
+        // On failure the block stays in the inprogress translation; abandoning the checkpoint
+        // frees it.
+        self.write_data(page.block.offset, &page.bytes).await?;
         self.state.lock().await.cache.checkpoint_page_written(page);
         self.step(
             count,
