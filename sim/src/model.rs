@@ -3,7 +3,7 @@
 //! The engine reports every commit to its observer when the commit is appended to the log,
 //! under the engine's latch, so the history is in LSN order and the live model equals the
 //! engine's state whenever the latch is free. After a crash, a correct recovery equals the
-//! model after some prefix of that history.
+//! model after the prefix of that history that lies before the recovered log end.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -25,28 +25,22 @@ pub fn apply(state: &mut State, writes: &[Write]) {
     }
 }
 
-/// Commits since the last recovered state, and which of them were acknowledged durable.
+/// Every commit that may still be on disk, in log order, and which are known durable.
+///
+/// LSNs keep growing across crashes (a recovered log continues from its end), so one history
+/// serves the whole seed. After a recovery the commits it lost are dropped and the ones it kept
+/// become durable facts: a later recovery that loses them must be excused by a fault.
 #[derive(Clone, Debug, Default)]
 pub struct Model {
-    /// The state every commit in `commits` applies on top of.
-    pub baseline: State,
     /// Commits in log order.
     pub commits: Vec<(Lsn, Vec<Write>)>,
-    /// LSNs of commits that returned `durable: true`.
+    /// LSNs of commits that returned `durable: true` or survived a recovery.
     pub acknowledged_durable: BTreeSet<Lsn>,
-    /// The baseline plus every commit: what a read sees now.
+    /// Every commit applied: what a read sees now.
     pub live: State,
 }
 
 impl Model {
-    pub fn new(baseline: State) -> Self {
-        Self {
-            live: baseline.clone(),
-            baseline,
-            ..Self::default()
-        }
-    }
-
     pub fn record_commit(&mut self, lsn: Lsn, writes: &[Write]) {
         debug_assert!(
             self.commits.last().is_none_or(|(last, _)| *last < lsn),
@@ -63,14 +57,14 @@ impl Model {
     }
 
     pub fn state_after(&self, prefix: usize) -> State {
-        let mut state = self.baseline.clone();
+        let mut state = State::new();
         for (_, writes) in &self.commits[..prefix] {
             apply(&mut state, writes);
         }
         state
     }
 
-    /// Acknowledged-durable commits outside the first `prefix` commits.
+    /// Durable commits outside the first `prefix` commits.
     pub fn lost_durable(&self, prefix: usize) -> Vec<Lsn> {
         self.commits[prefix..]
             .iter()
@@ -79,13 +73,10 @@ impl Model {
             .collect()
     }
 
-    /// Some prefix length whose state equals `found`, searching from the longest.
+    /// The longest prefix length whose state equals `found`.
     pub fn matching_prefix(&self, found: &State) -> Option<usize> {
-        let mut state = self.baseline.clone();
-        let mut matches = None;
-        if &state == found {
-            matches = Some(0);
-        }
+        let mut state = State::new();
+        let mut matches = (&state == found).then_some(0);
         for (index, (_, writes)) in self.commits.iter().enumerate() {
             apply(&mut state, writes);
             if &state == found {
@@ -95,9 +86,17 @@ impl Model {
         matches
     }
 
-    /// Starts a new epoch from a recovered state.
-    pub fn rebase(&mut self, recovered: State) {
-        *self = Model::new(recovered);
+    /// A recovery kept the first `prefix` commits: drop the rest, and remember the kept ones
+    /// as durable (they are on disk now).
+    pub fn recovered(&mut self, prefix: usize) {
+        self.commits.truncate(prefix);
+        self.acknowledged_durable = self.commits.iter().map(|(lsn, _)| *lsn).collect();
+        self.live = self.state_after(prefix);
+    }
+
+    /// Every commit is durable (after a clean close).
+    pub fn all_durable(&mut self) {
+        self.acknowledged_durable = self.commits.iter().map(|(lsn, _)| *lsn).collect();
     }
 }
 
@@ -171,7 +170,7 @@ mod tests {
     #[test]
     fn prefixes_follow_log_order() {
         // Proves prefix states, the LSN cut and the durable-loss list agree with log order.
-        let mut model = Model::new(State::new());
+        let mut model = Model::default();
         commit(&mut model, 10, "a", Some("1"));
         commit(&mut model, 20, "a", Some("2"));
         commit(&mut model, 30, "b", Some("3"));
@@ -183,6 +182,10 @@ mod tests {
         assert_eq!(model.lost_durable(2), vec![Lsn(30)]);
         assert_eq!(model.matching_prefix(&state), Some(2));
         assert_eq!(model.live, model.state_after(3));
+        model.recovered(2);
+        assert_eq!(model.commits.len(), 2);
+        assert_eq!(model.lost_durable(1), vec![Lsn(20)]);
+        assert_eq!(model.live, state);
     }
 
     #[test]

@@ -19,7 +19,8 @@ use crate::workload::SimEngine;
 
 /// What the simulator knew at the crash, beyond the image.
 pub struct CrashFacts<'a> {
-    pub crash_index: u32,
+    /// Which crash this follows; None for the reopen after the quiet phase's clean close.
+    pub crash_index: Option<u32>,
     /// Faults injected so far in this seed that damage durable data (they persist on disk).
     pub damage: &'a [FaultRecord],
     /// The checkpoint count of the newest valid header in the truly durable bytes.
@@ -30,7 +31,7 @@ pub struct CrashFacts<'a> {
 
 /// How a recovery check ended when it did not fail.
 pub enum Verdict {
-    /// The engine recovered and matches the model; the recovered state is the new baseline.
+    /// The engine recovered and matches the model.
     Recovered {
         engine: Box<SimEngine>,
         state: State,
@@ -71,7 +72,7 @@ fn is_log_file(name: &str) -> bool {
 fn failure(kind: FailureKind, facts: &CrashFacts<'_>, message: String) -> Failure {
     Failure {
         kind,
-        crash_index: Some(facts.crash_index),
+        crash_index: facts.crash_index,
         message,
     }
 }
@@ -96,7 +97,7 @@ fn judge_corruption(
 }
 
 /// Opens a fresh engine on `fs` (built from the crash image) and checks it against `hub`'s
-/// model. On success the model is rebased onto the recovered state.
+/// model. On success the model keeps the recovered prefix of its history.
 pub async fn recover_and_check(
     fs: crate::fs::SimFs,
     options: Options,
@@ -179,7 +180,7 @@ pub async fn recover_and_check(
         }
         tracing::info!(lost = lost.len(), faults = %describe(&log_damage), "durable commits lost to injected faults");
     }
-    hub_state.model.rebase(found.clone());
+    hub_state.model.recovered(prefix);
     drop(hub_state);
     Ok(Verdict::Recovered {
         engine: Box::new(engine),
