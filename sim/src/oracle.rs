@@ -180,6 +180,14 @@ pub async fn recover_and_check(
         }
         tracing::info!(lost = lost.len(), faults = %describe(&log_damage), "durable commits lost to injected faults");
     }
+    tracing::info!(
+        crash = ?facts.crash_index,
+        checkpoint = report.checkpoint_count,
+        log_end = %report.log_end,
+        commits = prefix,
+        keys = found.len(),
+        "check passed: recovered state equals the model"
+    );
     hub_state.model.recovered(prefix);
     drop(hub_state);
     Ok(Verdict::Recovered {

@@ -15,7 +15,7 @@ use crate::report::replay_command;
 
 pub fn check_determinism(arguments: CheckDeterminismArguments) -> anyhow::Result<i32> {
     check_canary(arguments.common.canary.as_deref())?;
-    install_logging("warn");
+    install_logging("off");
     let scenario = resolve_scenario(&arguments.scenario)?;
     let selection = SeedSelection::new(arguments.seeds, None);
     let options = SeedOptions {

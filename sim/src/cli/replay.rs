@@ -8,7 +8,11 @@ use crate::scenario::Scenario;
 
 pub fn replay(arguments: ReplayArguments) -> anyhow::Result<i32> {
     check_canary(arguments.common.canary.as_deref())?;
-    install_logging(if arguments.verbose { "debug" } else { "info" });
+    install_logging(if arguments.verbose {
+        "crashpoint=trace,crashpoint_sim=trace,warn"
+    } else {
+        "crashpoint=info,crashpoint_sim=info,warn"
+    });
     let scenario = resolve_scenario(&arguments.scenario)?;
     if arguments.trace.is_some() {
         eprintln!("trace output not yet available");

@@ -19,7 +19,7 @@ use crate::scenario::{default_directory, Scenario};
 
 pub fn run(arguments: RunArguments) -> anyhow::Result<i32> {
     check_canary(arguments.common.canary.as_deref())?;
-    install_logging("warn");
+    install_logging("off");
     let scenarios = if arguments.scenarios.is_empty() {
         let directory = default_directory();
         let scenarios = Scenario::default_set(&directory)?;

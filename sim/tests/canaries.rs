@@ -1,0 +1,90 @@
+//! Every planted bug is caught within 200 seeds of its scenario: proof that the harness can
+//! fail. Needs the `canary` feature: `cargo test --release -p crashpoint-sim --features canary
+//! --test canaries -- --nocapture` prints how many seeds each took.
+#![cfg(feature = "canary")]
+
+use std::path::PathBuf;
+
+use crashpoint::Canary;
+use crashpoint_sim::driver::{run_seed, SeedOptions};
+use crashpoint_sim::scenario::Scenario;
+
+const SEEDS_MAX: u64 = 200;
+
+/// Which shipped scenario hunts each planted bug.
+fn scenario_for(canary: Canary) -> &'static str {
+    match canary {
+        Canary::SkipDataFsync => "every-checkpoint-step",
+        Canary::HeaderBeforePages => "every-checkpoint-step",
+        Canary::TrimLogBeforeHeader => "every-checkpoint-step",
+        Canary::IgnorePendingBit => "no-sync",
+        Canary::ReuseCheckpointedBlock => "torn-writes",
+        Canary::SkipChecksum => "bit-rot",
+    }
+}
+
+fn scenarios_directory() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// The first seed that fails with `canary` planted, if any within SEEDS_MAX.
+fn first_failing_seed(canary: Canary) -> Option<(u64, String)> {
+    let scenario =
+        Scenario::resolve(scenario_for(canary), &scenarios_directory()).expect("scenario loads");
+    let options = SeedOptions {
+        canary: Some(canary.name().to_string()),
+        ..SeedOptions::default()
+    };
+    (0..SEEDS_MAX).find_map(|seed| {
+        let outcome = run_seed(&scenario.for_seed(seed), seed, &options);
+        outcome.failure.map(|failure| {
+            (
+                seed,
+                format!("{}: {}", failure.kind.name(), failure.message),
+            )
+        })
+    })
+}
+
+#[test]
+fn every_canary_is_caught_within_200_seeds() {
+    // Proves each planted bug makes some seed fail, and reports how many seeds that took.
+    let mut missed = Vec::new();
+    for canary in Canary::ALL {
+        match first_failing_seed(canary) {
+            Some((seed, failure)) => println!(
+                "canary {:<26} caught by {:<22} after {:>3} seeds: {failure}",
+                canary.name(),
+                scenario_for(canary),
+                seed + 1
+            ),
+            None => missed.push(canary.name()),
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "canaries never caught in {SEEDS_MAX} seeds: {missed:?}"
+    );
+}
+
+#[test]
+fn the_same_seeds_pass_without_a_canary() {
+    // Proves the failures above come from the planted bugs, not from the scenarios.
+    let mut scenarios: Vec<&str> = Canary::ALL
+        .iter()
+        .map(|&canary| scenario_for(canary))
+        .collect();
+    scenarios.sort_unstable();
+    scenarios.dedup();
+    for name in scenarios {
+        let scenario = Scenario::resolve(name, &scenarios_directory()).expect("scenario loads");
+        for seed in 0..50 {
+            let outcome = run_seed(&scenario.for_seed(seed), seed, &SeedOptions::default());
+            assert!(
+                outcome.failure.is_none(),
+                "{name} seed {seed} failed without a canary: {:?}",
+                outcome.failure
+            );
+        }
+    }
+}
