@@ -16,8 +16,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::fs::{self, FaultRecord, FsConfig, SimFs, TraceEvent};
-use crate::hub::{CrashTarget, Hub, SimClock};
-use crate::model::digest;
+use crate::hub::{now_nanos, CrashTarget, Hub, RecordedPoint, SimClock, TimelineEvent};
+use crate::model::{digest, Model};
 use crate::oracle::{self, CrashFacts, Verdict};
 use crate::outcome::{Failure, FailureKind, SeedOutcome};
 use crate::scenario::{CrashMode, Scenario};
@@ -33,6 +33,8 @@ pub struct SeedOptions {
     pub record_trace: bool,
     /// A planted bug to enable (engine built with the `canary` feature), by name.
     pub canary: Option<String>,
+    /// Record every crash point inside checkpoint windows (for `explore`).
+    pub record_crash_points: bool,
 }
 
 /// One ChaCha stream per purpose, so adding draws to one purpose never shifts another.
@@ -62,6 +64,13 @@ pub struct SeedRun {
     pub trace: Vec<(u32, TraceEvent)>,
     /// Every fault injected, with the phase number.
     pub faults: Vec<(u32, FaultRecord)>,
+    /// With `record_crash_points`: every state a crash inside a checkpoint window could leave.
+    pub points: Vec<RecordedPoint>,
+    /// The model at the end of each crash phase, before recovery trimmed it: the history the
+    /// points of that phase index into.
+    pub phase_models: Vec<Model>,
+    /// With `record_trace`: transactions, reads, checkpoint steps, crashes and checks.
+    pub timeline: Vec<TimelineEvent>,
 }
 
 pub fn run_seed(scenario: &Scenario, seed: u64, options: &SeedOptions) -> SeedOutcome {
@@ -82,9 +91,11 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
     let mut runtime =
         madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     runtime.set_time_limit(SIMULATED_TIME_LIMIT);
+    let hub = Hub::default();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        runtime.block_on(simulate(&scenario, seed, options, &run))
+        runtime.block_on(simulate(&scenario, seed, options, &run, &hub))
     }));
+    collect_recordings(&hub, &run);
     let mut run = run.into_inner();
     let failure = match result {
         Ok(Ok(())) => None,
@@ -325,6 +336,7 @@ async fn simulate(
     seed: u64,
     options: &SeedOptions,
     run: &RefCell<SeedRun>,
+    hub: &Hub,
 ) -> Result<(), Failure> {
     let configuration = |message: String| Failure {
         kind: FailureKind::RecoveryError,
@@ -334,7 +346,11 @@ async fn simulate(
     let engine_options =
         engine_options(scenario, options.canary.as_deref()).map_err(configuration)?;
     let mut crash_rng = stream_rng(seed, stream::CRASH);
-    let hub = Hub::default();
+    {
+        let mut hub_state = hub.lock();
+        hub_state.recording = options.record_crash_points;
+        hub_state.timeline_on = options.record_trace;
+    }
     let mut damage: Vec<FaultRecord> = Vec::new();
 
     let mut fs = SimFs::new(fs_config(scenario, seed, 0, options.record_trace));
@@ -359,6 +375,10 @@ async fn simulate(
             hub_state.fs = Some(fs.clone());
             hub_state.target = Some(crash_target(scenario, &mut crash_rng));
             hub_state.crash_cause = None;
+            hub_state.phase = phase_number;
+        }
+        if options.record_crash_points {
+            fs.set_recorder(Some(hub.recorder()));
         }
         let crash_after = (scenario.crash.mode == CrashMode::Random).then(|| {
             Duration::from_millis(crash_rng.gen_range(1..=scenario.crash.time_max_ms.max(1)))
@@ -381,6 +401,21 @@ async fn simulate(
             return Err(failure);
         }
         let crash_point = fs.crashed_at().expect("the phase ended with a crash");
+        fs.set_recorder(None);
+        {
+            let mut hub_state = hub.lock();
+            hub_state.window = None;
+            let cause = hub_state.crash_cause.clone().unwrap_or_default();
+            hub_state.note(TimelineEvent::Crash {
+                phase: phase_number,
+                nanos: now_nanos(),
+                cause,
+            });
+            if options.record_crash_points {
+                let model = hub_state.model.clone();
+                run.borrow_mut().phase_models.push(model);
+            }
+        }
         let durable_checkpoint = oracle::image_checkpoint(&fs.durable_image());
         absorb_fs(run, &fs, phase_number, &mut damage);
         drop(engine);
@@ -449,6 +484,29 @@ async fn simulate(
         &engine_options,
     )
     .await
+}
+
+fn note_check(hub: &Hub, phase: u32, verdict: &Result<Verdict, Failure>) {
+    let (passed, message) = match verdict {
+        Ok(Verdict::Recovered { report, .. }) => (
+            true,
+            format!(
+                "recovered checkpoint {} to log end {}",
+                report.checkpoint_count, report.log_end
+            ),
+        ),
+        Ok(Verdict::ExcusedCorruption { message }) => (true, message.clone()),
+        Err(failure) => (
+            false,
+            format!("{}: {}", failure.kind.name(), failure.message),
+        ),
+    };
+    hub.lock().note(TimelineEvent::Check {
+        phase,
+        nanos: now_nanos(),
+        passed,
+        message,
+    });
 }
 
 fn crash_config(scenario: &Scenario) -> fs::CrashConfig {
@@ -552,6 +610,7 @@ async fn quiet_phase(
     };
     let verdict = oracle::recover_and_check(reopened_fs, engine_options.clone(), hub, &facts).await;
     run.borrow_mut().outcome.states_checked += 1;
+    note_check(hub, phase_number, &verdict);
     let found = match verdict? {
         Verdict::Recovered { state, .. } => state,
         Verdict::ExcusedCorruption { message } => {
@@ -564,4 +623,12 @@ async fn quiet_phase(
     };
     run.borrow_mut().outcome.final_state_digest = digest(&found);
     Ok(())
+}
+
+/// Moves what the hub recorded (points, timeline) into the run.
+fn collect_recordings(hub: &Hub, run: &RefCell<SeedRun>) {
+    let mut hub_state = hub.lock();
+    let mut run = run.borrow_mut();
+    run.points = std::mem::take(&mut hub_state.points);
+    run.timeline = std::mem::take(&mut hub_state.timeline);
 }

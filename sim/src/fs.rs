@@ -77,6 +77,7 @@ pub use crash::{
 pub use fault::{FaultConfig, FaultKind, FaultRecord};
 pub use trace::TraceEvent;
 
+pub use state::Recorder;
 use state::{Call, State};
 
 /// How a [`SimFs`] behaves: fault rates, sector size, latency and the seeds of its streams.
@@ -264,6 +265,17 @@ impl SimFs {
     /// What a crash now would leave pending, without crashing. Cheap: byte images are shared.
     pub fn crash_point(&self) -> CrashPoint {
         self.lock().crash_point()
+    }
+
+    /// Installs (or removes) the callback that receives the crash point after every call made
+    /// while recording is on.
+    pub fn set_recorder(&self, recorder: Option<Recorder>) {
+        self.lock().recorder = recorder;
+    }
+
+    /// Turns crash-point recording on or off (the driver records inside checkpoint windows).
+    pub fn set_recording(&self, on: bool) {
+        self.lock().recording = on;
     }
 
     /// The bytes that are durable now: what a crash losing everything unsynced leaves.

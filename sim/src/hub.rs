@@ -7,9 +7,11 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use std::collections::BTreeSet;
+
 use crashpoint::{CheckpointStep, Clock, Lsn, Observer, Write};
 
-use crate::fs::SimFs;
+use crate::fs::{CrashPoint, SimFs};
 use crate::model::Model;
 use crate::outcome::Failure;
 
@@ -54,6 +56,66 @@ pub enum CrashTarget {
     },
 }
 
+/// Simulated nanoseconds since the runtime started: the one timeline of a run.
+pub fn now_nanos() -> u64 {
+    madsim::time::TimeHandle::try_current().map_or(0, |time| time.elapsed().as_nanos() as u64)
+}
+
+/// A state a crash could leave, recorded after an I/O call inside a checkpoint window.
+#[derive(Clone, Debug)]
+pub struct RecordedPoint {
+    pub phase: u32,
+    pub io_index: u64,
+    /// The checkpoint whose window this is, and the last step it reported before the call.
+    pub checkpoint: u64,
+    pub step: Option<CheckpointStep>,
+    pub crash_point: CrashPoint,
+    /// Commits in the model's history when the call completed.
+    pub commits: usize,
+    pub acknowledged_durable: BTreeSet<Lsn>,
+    pub header_written_max: u64,
+}
+
+/// Points kept per run at most; exploration samples within this.
+pub const RECORDED_POINTS_MAX: usize = 1 << 16;
+
+/// Something that happened in a run, on the simulated timeline, for the trace picture.
+#[derive(Clone, Debug)]
+pub enum TimelineEvent {
+    Transaction {
+        phase: u32,
+        client: u32,
+        start_nanos: u64,
+        end_nanos: u64,
+        writes: usize,
+        /// The commit's LSN and durability, or the error.
+        result: Result<(Lsn, bool), String>,
+    },
+    Read {
+        phase: u32,
+        client: u32,
+        start_nanos: u64,
+        end_nanos: u64,
+        ok: bool,
+    },
+    CheckpointStep {
+        nanos: u64,
+        count: u64,
+        step: CheckpointStep,
+    },
+    Crash {
+        phase: u32,
+        nanos: u64,
+        cause: String,
+    },
+    Check {
+        phase: u32,
+        nanos: u64,
+        passed: bool,
+        message: String,
+    },
+}
+
 #[derive(Default)]
 pub struct HubState {
     pub model: Model,
@@ -67,6 +129,27 @@ pub struct HubState {
     pub checkpoints_finished: u64,
     /// The crash the target caused, in words, for the report.
     pub crash_cause: Option<String>,
+    /// The phase running now.
+    pub phase: u32,
+    /// Record crash points inside checkpoint windows (for `explore`).
+    pub recording: bool,
+    /// The open checkpoint window: its count and last step.
+    pub window: Option<(u64, Option<CheckpointStep>)>,
+    pub points: Vec<RecordedPoint>,
+    /// Record the timeline (for `replay --trace`).
+    pub timeline_on: bool,
+    pub timeline: Vec<TimelineEvent>,
+}
+
+/// Events kept per run at most.
+pub const TIMELINE_EVENTS_MAX: usize = 1 << 20;
+
+impl HubState {
+    pub fn note(&mut self, event: TimelineEvent) {
+        if self.timeline_on && self.timeline.len() < TIMELINE_EVENTS_MAX {
+            self.timeline.push(event);
+        }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -83,6 +166,31 @@ impl Hub {
 
     pub fn observer(&self) -> Arc<dyn Observer> {
         Arc::new(HubObserver { hub: self.clone() })
+    }
+
+    /// The recorder a disk calls after each call while a checkpoint window is open.
+    pub fn recorder(&self) -> crate::fs::Recorder {
+        let hub = self.clone();
+        Arc::new(move |io_index, crash_point| {
+            let mut state = hub.lock();
+            let Some((checkpoint, step)) = state.window else {
+                return;
+            };
+            if state.points.len() >= RECORDED_POINTS_MAX {
+                return;
+            }
+            let point = RecordedPoint {
+                phase: state.phase,
+                io_index,
+                checkpoint,
+                step,
+                crash_point,
+                commits: state.model.commits.len(),
+                acknowledged_durable: state.model.acknowledged_durable.clone(),
+                header_written_max: state.header_written_max,
+            };
+            state.points.push(point);
+        })
     }
 
     /// Records a check failure; the first one wins.
@@ -112,7 +220,29 @@ impl Observer for HubObserver {
         if step == CheckpointStep::Finished {
             state.checkpoints_finished += 1;
         }
+        state.note(TimelineEvent::CheckpointStep {
+            nanos: now_nanos(),
+            count,
+            step,
+        });
         let Some(fs) = state.fs.clone() else { return };
+        if state.recording && !fs.is_crashed() {
+            match step {
+                CheckpointStep::Started => {
+                    state.window = Some((count, Some(step)));
+                    fs.set_recording(true);
+                }
+                CheckpointStep::Finished => {
+                    state.window = None;
+                    fs.set_recording(false);
+                }
+                _ => {
+                    if let Some((_, last)) = &mut state.window {
+                        *last = Some(step);
+                    }
+                }
+            }
+        }
         if fs.is_crashed() {
             return;
         }

@@ -15,7 +15,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::fs::SimFs;
-use crate::hub::{Hub, SimClock};
+use crate::hub::{now_nanos, Hub, SimClock, TimelineEvent};
 use crate::model::{first_difference, show, State};
 use crate::outcome::{Failure, FailureKind};
 use crate::scenario::{KeyDistribution, Workload};
@@ -159,6 +159,19 @@ async fn transaction(context: &mut ClientContext, number: u32) -> crashpoint::Re
 }
 
 async fn read(context: &mut ClientContext) -> crashpoint::Result<()> {
+    let start_nanos = now_nanos();
+    let result = check_read(context).await;
+    context.hub.lock().note(TimelineEvent::Read {
+        phase: context.phase,
+        client: context.id,
+        start_nanos,
+        end_nanos: now_nanos(),
+        ok: result.is_ok(),
+    });
+    result
+}
+
+async fn check_read(context: &mut ClientContext) -> crashpoint::Result<()> {
     let key = pick_key(&mut context.rng, &context.workload);
     if context.rng.gen_bool(0.5) {
         let found = context.engine.get(&key).await?;

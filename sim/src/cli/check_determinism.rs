@@ -21,6 +21,7 @@ pub fn check_determinism(arguments: CheckDeterminismArguments) -> anyhow::Result
     let options = SeedOptions {
         record_trace: false,
         canary: arguments.common.canary.clone(),
+        ..SeedOptions::default()
     };
     let progress = progress_bar(selection.len() * 2);
     progress.set_message(scenario.name.clone());

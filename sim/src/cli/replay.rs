@@ -24,6 +24,7 @@ pub fn replay(arguments: ReplayArguments) -> anyhow::Result<i32> {
     let options = SeedOptions {
         record_trace: arguments.trace.is_some(),
         canary: arguments.common.canary.clone(),
+        ..SeedOptions::default()
     };
     let outcome = super::workers::run_one_seed(&scenario, arguments.seed, &options);
     print!(

@@ -55,6 +55,7 @@ pub fn run(arguments: RunArguments) -> anyhow::Result<i32> {
     let options = SeedOptions {
         record_trace: false,
         canary: arguments.common.canary.clone(),
+        ..SeedOptions::default()
     };
 
     let progress = progress_bar(selection.len() * scenarios.len() as u64);

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -96,9 +96,14 @@ pub(super) struct State {
     call_fault: Option<FaultKind>,
     pub(super) crashed: Option<CrashPoint>,
     pub(super) crash_at_io: Option<u64>,
-    /// Simulated time of the first timed call; trace times are relative to it.
-    epoch: Option<Instant>,
+    /// Called after every call while `recording` is on, with the call's index and the crash
+    /// point right after it: how exhaustive exploration sees every state a crash could leave.
+    pub(super) recorder: Option<Recorder>,
+    pub(super) recording: bool,
 }
+
+/// Receives `(call index, crash point after the call)`.
+pub type Recorder = std::sync::Arc<dyn Fn(u64, CrashPoint) + Send + Sync>;
 
 fn crashed_error() -> io::Error {
     io::Error::other("simulated crash")
@@ -110,7 +115,6 @@ fn not_found(name: &str) -> io::Error {
 
 impl State {
     pub(super) fn new(config: FsConfig) -> Self {
-        let epoch = madsim::time::TimeHandle::try_current().map(|time| time.now_instant());
         State {
             fault_rng: ChaCha8Rng::seed_from_u64(config.fault_seed),
             latency_rng: ChaCha8Rng::seed_from_u64(config.latency_seed),
@@ -129,7 +133,8 @@ impl State {
             call_fault: None,
             crashed: None,
             crash_at_io: None,
-            epoch,
+            recorder: None,
+            recording: false,
         }
     }
 
@@ -202,6 +207,11 @@ impl State {
         if self.crash_at_io == Some(index) {
             self.crash();
         }
+        if self.recording && self.crashed.is_none() {
+            if let Some(recorder) = &self.recorder {
+                recorder(index, self.crash_point());
+            }
+        }
         result
     }
 
@@ -249,13 +259,11 @@ impl State {
         }
     }
 
+    /// Simulated nanoseconds since the runtime started, so the traces of every disk of a run
+    /// share one timeline; the call index outside a madsim runtime.
     fn now_nanos(&mut self, index: u64) -> u64 {
         match madsim::time::TimeHandle::try_current() {
-            Some(time) => {
-                let now = time.now_instant();
-                let epoch = *self.epoch.get_or_insert(now);
-                now.saturating_duration_since(epoch).as_nanos() as u64
-            }
+            Some(time) => time.elapsed().as_nanos() as u64,
             None => index,
         }
     }
