@@ -450,7 +450,7 @@ async fn simulate(
             header_written_max: hub.lock().header_written_max,
         };
         let verdict =
-            oracle::recover_and_check(fs.clone(), engine_options.clone(), &hub, &facts).await;
+            oracle::recover_and_check(fs.clone(), engine_options.clone(), hub, &facts).await;
         run.borrow_mut().outcome.states_checked += 1;
         match verdict {
             Ok(Verdict::Recovered {
@@ -478,7 +478,7 @@ async fn simulate(
         seed,
         engine,
         fs,
-        &hub,
+        hub,
         run,
         &mut damage,
         &engine_options,
