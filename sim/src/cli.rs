@@ -6,9 +6,11 @@
 //! mistake on the command line.
 
 mod check_determinism;
+mod explore;
 mod replay;
 mod run;
 mod seeds;
+mod shrink;
 mod workers;
 
 use std::path::PathBuf;
@@ -43,6 +45,10 @@ pub enum Command {
     Replay(ReplayArguments),
     /// Run each seed twice and check both runs agree.
     CheckDeterminism(CheckDeterminismArguments),
+    /// Check every crash state of one seed's checkpoint windows.
+    Explore(ExploreArguments),
+    /// Shrink a failing seed to a small scenario plus schedule that replays it.
+    Shrink(ShrinkArguments),
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +105,45 @@ pub struct CheckDeterminismArguments {
 }
 
 #[derive(Debug, Args)]
+pub struct ExploreArguments {
+    /// Scenario name or path to a .toml file.
+    #[arg(long)]
+    pub scenario: String,
+    #[arg(long)]
+    pub seed: u64,
+    /// Check at most this many crash states, spread fairly over the crash points.
+    #[arg(long, default_value_t = crate::explore::MAX_STATES_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_states: u64,
+    /// Re-check one crash point (its index in a failure line) with logging; needs --state.
+    #[arg(long, requires = "state")]
+    pub point: Option<usize>,
+    /// The crash state to re-check at --point (its index in a failure line).
+    #[arg(long, requires = "point")]
+    pub state: Option<u64>,
+    #[command(flatten)]
+    pub common: CommonArguments,
+}
+
+#[derive(Debug, Args)]
+pub struct ShrinkArguments {
+    /// Scenario name or path to a .toml file.
+    #[arg(long)]
+    pub scenario: String,
+    #[arg(long)]
+    pub seed: u64,
+    /// Where to write the shrunk scenario and its schedule.
+    #[arg(long, value_name = "DIR", default_value = "shrunk")]
+    pub out: PathBuf,
+    /// Replays the search may spend.
+    #[arg(long, default_value_t = crate::shrink::RUNS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub runs: u64,
+    #[command(flatten)]
+    pub common: CommonArguments,
+}
+
+#[derive(Debug, Args)]
 pub struct CommonArguments {
     /// Enable a planted bug by name (needs the `canary` feature), to prove the checks can fail.
     #[arg(long, value_name = "NAME")]
@@ -136,6 +181,8 @@ pub fn execute(arguments: Arguments) -> anyhow::Result<i32> {
         Command::Run(arguments) => run::run(arguments),
         Command::Replay(arguments) => replay::replay(arguments),
         Command::CheckDeterminism(arguments) => check_determinism::check_determinism(arguments),
+        Command::Explore(arguments) => explore::explore(arguments),
+        Command::Shrink(arguments) => shrink::shrink(arguments),
     }
 }
 
@@ -185,10 +232,12 @@ fn job_count(jobs: Option<u32>) -> usize {
 /// Resolves a scenario name or path against the scenario directory.
 fn resolve_scenario(name_or_path: &str) -> anyhow::Result<crate::scenario::Scenario> {
     let directory = crate::scenario::default_directory();
-    Ok(crate::scenario::Scenario::resolve(
-        name_or_path,
-        &directory,
-    )?)
+    let scenario = crate::scenario::Scenario::resolve(name_or_path, &directory)?;
+    if let Some(path) = &scenario.schedule {
+        // A bad schedule is a configuration error (exit 2), found before any seed runs.
+        crate::schedule::Schedule::load(path).map_err(anyhow::Error::msg)?;
+    }
+    Ok(scenario)
 }
 
 /// Installs a log subscriber writing to stderr: RUST_LOG when set, else `default_level`.

@@ -21,6 +21,7 @@ use crate::model::{digest, Model};
 use crate::oracle::{self, CrashFacts, Verdict};
 use crate::outcome::{Failure, FailureKind, SeedOutcome};
 use crate::scenario::{CrashMode, Scenario};
+use crate::schedule::{Fates, Operation, PhaseSchedule, PlannedCrash, PlannedFault, Schedule};
 use crate::workload::{self, ClientContext, PhaseFlags, SimEngine};
 
 /// Simulated time one seed may take before it counts as a hang.
@@ -35,6 +36,10 @@ pub struct SeedOptions {
     pub canary: Option<String>,
     /// Record every crash point inside checkpoint windows (for `explore`).
     pub record_crash_points: bool,
+    /// Record the run's decisions as a [`Schedule`] (for `shrink`).
+    pub record_schedule: bool,
+    /// Run this schedule instead of drawing decisions (overrides the scenario's `schedule`).
+    pub schedule: Option<std::sync::Arc<Schedule>>,
 }
 
 /// One ChaCha stream per purpose, so adding draws to one purpose never shifts another.
@@ -71,6 +76,8 @@ pub struct SeedRun {
     pub phase_models: Vec<Model>,
     /// With `record_trace`: transactions, reads, checkpoint steps, crashes and checks.
     pub timeline: Vec<TimelineEvent>,
+    /// With `record_schedule`: the decisions the run made.
+    pub schedule: Option<Schedule>,
 }
 
 pub fn run_seed(scenario: &Scenario, seed: u64, options: &SeedOptions) -> SeedOutcome {
@@ -80,6 +87,30 @@ pub fn run_seed(scenario: &Scenario, seed: u64, options: &SeedOptions) -> SeedOu
 /// Runs a seed and returns its outcome, trace and faults.
 pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> SeedRun {
     let scenario = scenario.for_seed(seed);
+    let mut options = options.clone();
+    if let (None, Some(path)) = (&options.schedule, &scenario.schedule) {
+        match Schedule::load(path) {
+            Ok(schedule) => options.schedule = Some(std::sync::Arc::new(schedule)),
+            Err(message) => {
+                let failure = Failure {
+                    kind: FailureKind::RecoveryError,
+                    crash_index: None,
+                    message,
+                };
+                let outcome = SeedOutcome {
+                    scenario: scenario.name.clone(),
+                    seed,
+                    failure: Some(failure),
+                    ..SeedOutcome::default()
+                };
+                return SeedRun {
+                    outcome,
+                    ..SeedRun::default()
+                };
+            }
+        }
+    }
+    let options = &options;
     let run = RefCell::new(SeedRun {
         outcome: SeedOutcome {
             scenario: scenario.name.clone(),
@@ -249,6 +280,9 @@ struct Phase<'a> {
     /// Random-mode crash time.
     crash_after: Option<Duration>,
     transactions_per_client: u32,
+    /// Each client's scripted operations (from a schedule); None draws them.
+    scripts: Option<Vec<Vec<Operation>>>,
+    record: bool,
 }
 
 /// Runs clients, checkpointer and log sync until the crash fires (or, in the quiet phase,
@@ -256,7 +290,10 @@ struct Phase<'a> {
 async fn run_phase(phase: Phase<'_>) -> Rc<PhaseFlags> {
     let scenario = phase.scenario;
     let flags = Rc::new(PhaseFlags::default());
-    let clients = scenario.workload.clients;
+    let clients = phase
+        .scripts
+        .as_ref()
+        .map_or(scenario.workload.clients, |scripts| scripts.len() as u32);
     let mut handles = Vec::new();
     for id in 0..clients {
         let context = ClientContext {
@@ -273,6 +310,11 @@ async fn run_phase(phase: Phase<'_>) -> Rc<PhaseFlags> {
                 stream::CLIENT + ((phase.number as u64) << 8) + id as u64,
             ),
             crash_index: phase.crash_index,
+            script: phase
+                .scripts
+                .as_ref()
+                .map(|scripts| scripts[id as usize].clone()),
+            record: phase.record,
         };
         handles.push(madsim::task::spawn_local(workload::client(context)));
     }
@@ -367,22 +409,49 @@ async fn simulate(
         .map_err(|error| configuration(format!("creating the database failed: {error}")))?,
     );
 
-    for crash_index in 0..scenario.crashes_per_seed {
+    let schedule = options.schedule.as_deref();
+    if options.record_schedule {
+        run.borrow_mut().schedule = Some(Schedule::default());
+    }
+    let phases = schedule.map_or(scenario.crashes_per_seed, |schedule| {
+        schedule.phases.len() as u32
+    });
+    for crash_index in 0..phases {
         let phase_number = crash_index;
+        let planned = schedule.map(|schedule| &schedule.phases[crash_index as usize]);
         fs.set_faults_enabled(true);
+        let (target, crash_after) = match planned {
+            Some(planned) => planned_target(&planned.crash).map_err(configuration)?,
+            None => {
+                let target = crash_target(scenario, &mut crash_rng);
+                let crash_after = (scenario.crash.mode == CrashMode::Random).then(|| {
+                    Duration::from_millis(
+                        crash_rng.gen_range(1..=scenario.crash.time_max_ms.max(1)),
+                    )
+                });
+                (target, crash_after)
+            }
+        };
+        if let Some(planned) = planned {
+            fs.set_fault_plan(Some(planned.fault_plan().map_err(configuration)?));
+        }
+        let phase_record = options.record_schedule.then(|| PhaseSchedule {
+            crash: planned_crash(&target, crash_after),
+            ..PhaseSchedule::default()
+        });
+        let clients = planned.map_or(scenario.workload.clients, |planned| {
+            planned.clients.len() as u32
+        });
         {
             let mut hub_state = hub.lock();
             hub_state.fs = Some(fs.clone());
-            hub_state.target = Some(crash_target(scenario, &mut crash_rng));
+            hub_state.target = Some(target);
             hub_state.crash_cause = None;
             hub_state.phase = phase_number;
         }
         if options.record_crash_points {
             fs.set_recorder(Some(hub.recorder()));
         }
-        let crash_after = (scenario.crash.mode == CrashMode::Random).then(|| {
-            Duration::from_millis(crash_rng.gen_range(1..=scenario.crash.time_max_ms.max(1)))
-        });
         let flags = run_phase(Phase {
             scenario,
             seed,
@@ -393,10 +462,14 @@ async fn simulate(
             crash_index: Some(crash_index),
             crash_after,
             transactions_per_client: scenario.workload.transactions_per_client,
+            scripts: planned.map(|planned| planned.clients.clone()),
+            record: options.record_schedule,
         })
         .await;
         run.borrow_mut().outcome.transactions += flags.transactions.get();
-        if let Some(failure) = hub.lock().failure.take() {
+        let failure = hub.lock().failure.take();
+        if let Some(failure) = failure {
+            record_phase(run, hub, &fs, phase_record, None, phase_number, clients);
             absorb_fs(run, &fs, phase_number, &mut damage);
             return Err(failure);
         }
@@ -420,7 +493,25 @@ async fn simulate(
         absorb_fs(run, &fs, phase_number, &mut damage);
         drop(engine);
 
-        let decisions = crash_point.random_decisions(&mut crash_rng, &crash_config(scenario));
+        let decisions = match planned.map(|planned| &planned.fates) {
+            Some(Fates::AllVanish) => crash_point.all_vanish(),
+            Some(Fates::AllSurvive) => crash_point.all_survive(),
+            Some(fates) => fates
+                .decisions(crash_point.pending.len(), crash_point.namespace.len())
+                .unwrap_or_else(|| {
+                    crash_point.random_decisions(&mut crash_rng, &crash_config(scenario))
+                }),
+            None => crash_point.random_decisions(&mut crash_rng, &crash_config(scenario)),
+        };
+        record_phase(
+            run,
+            hub,
+            &fs,
+            phase_record,
+            Some(&decisions),
+            phase_number,
+            clients,
+        );
         let (image, crash_faults) = crash_point.materialize(&decisions);
         {
             let mut run = run.borrow_mut();
@@ -473,17 +564,102 @@ async fn simulate(
         }
     }
 
-    quiet_phase(
+    hub.lock().phase = phases;
+    let quiet = Quiet {
         scenario,
         seed,
-        engine,
-        fs,
-        hub,
-        run,
-        &mut damage,
-        &engine_options,
-    )
-    .await
+        phase_number: phases,
+        schedule,
+        engine_options: &engine_options,
+    };
+    quiet_phase(quiet, engine, fs, hub, run, &mut damage).await
+}
+
+/// What the quiet phase needs to know.
+struct Quiet<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    phase_number: u32,
+    schedule: Option<&'a Schedule>,
+    engine_options: &'a Options,
+}
+
+/// Completes the recorded schedule entry of a crash phase.
+fn record_phase(
+    run: &RefCell<SeedRun>,
+    hub: &Hub,
+    fs: &SimFs,
+    record: Option<PhaseSchedule>,
+    decisions: Option<&crate::fs::CrashDecisions>,
+    phase: u32,
+    clients: u32,
+) {
+    let Some(mut record) = record else { return };
+    record.fates = decisions.map_or(Fates::Random, Fates::explicit);
+    record.faults = fs
+        .faults()
+        .iter()
+        .map(|fault| PlannedFault {
+            call: fault.index,
+            kind: fault.kind.name().to_string(),
+        })
+        .collect();
+    record.clients = take_recorded_operations(hub, phase, clients);
+    if let Some(schedule) = run.borrow_mut().schedule.as_mut() {
+        schedule.phases.push(record);
+    }
+}
+
+/// The operations each client of `phase` ran, in client order.
+fn take_recorded_operations(hub: &Hub, phase: u32, clients: u32) -> Vec<Vec<Operation>> {
+    let mut hub_state = hub.lock();
+    (0..clients)
+        .map(|client| {
+            hub_state
+                .recorded_operations
+                .remove(&(phase, client))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The crash trigger and time a planned crash stands for.
+fn planned_target(crash: &PlannedCrash) -> Result<(CrashTarget, Option<Duration>), String> {
+    Ok(match crash {
+        PlannedCrash::Step { name, skip } => {
+            let name = CheckpointStep::NAMES
+                .into_iter()
+                .find(|known| known == name)
+                .ok_or_else(|| format!("schedule names an unknown checkpoint step {name:?}"))?;
+            (CrashTarget::Step { name, skip: *skip }, None)
+        }
+        PlannedCrash::Io { operations } => (
+            CrashTarget::Io {
+                operations: *operations,
+            },
+            None,
+        ),
+        PlannedCrash::Time { after_us } => {
+            (CrashTarget::None, Some(Duration::from_micros(*after_us)))
+        }
+        PlannedCrash::EndOfPhase => (CrashTarget::None, None),
+    })
+}
+
+fn planned_crash(target: &CrashTarget, crash_after: Option<Duration>) -> PlannedCrash {
+    match (target, crash_after) {
+        (CrashTarget::Step { name, skip }, _) => PlannedCrash::Step {
+            name: name.to_string(),
+            skip: *skip,
+        },
+        (CrashTarget::Io { operations }, _) => PlannedCrash::Io {
+            operations: *operations,
+        },
+        (CrashTarget::None, Some(after)) => PlannedCrash::Time {
+            after_us: after.as_micros() as u64,
+        },
+        (CrashTarget::None, None) => PlannedCrash::EndOfPhase,
+    }
 }
 
 fn note_check(hub: &Hub, phase: u32, verdict: &Result<Verdict, Failure>) {
@@ -520,18 +696,21 @@ fn crash_config(scenario: &Scenario) -> fs::CrashConfig {
 
 /// No faults: the clients must finish, a checkpoint must complete, the close must succeed,
 /// and the reopened database must hold exactly the model.
-#[allow(clippy::too_many_arguments)]
 async fn quiet_phase(
-    scenario: &Scenario,
-    seed: u64,
+    quiet: Quiet<'_>,
     engine: Rc<SimEngine>,
     fs: SimFs,
     hub: &Hub,
     run: &RefCell<SeedRun>,
     damage: &mut Vec<FaultRecord>,
-    engine_options: &Options,
 ) -> Result<(), Failure> {
-    let phase_number = scenario.crashes_per_seed;
+    let Quiet {
+        scenario,
+        seed,
+        phase_number,
+        schedule,
+        engine_options,
+    } = quiet;
     fs.set_faults_enabled(false);
     {
         let mut hub_state = hub.lock();
@@ -543,6 +722,7 @@ async fn quiet_phase(
         crash_index: None,
         message,
     };
+    let recording = run.borrow().schedule.is_some();
     let flags = run_phase(Phase {
         scenario,
         seed,
@@ -553,8 +733,19 @@ async fn quiet_phase(
         crash_index: None,
         crash_after: None,
         transactions_per_client: scenario.workload.transactions_per_client.div_ceil(2),
+        scripts: schedule.map(|schedule| schedule.quiet.clone()),
+        record: recording,
     })
     .await;
+    let quiet_clients = schedule.map_or(scenario.workload.clients, |schedule| {
+        schedule.quiet.len() as u32
+    });
+    if run.borrow().schedule.is_some() {
+        let operations = take_recorded_operations(hub, phase_number, quiet_clients);
+        if let Some(recorded) = run.borrow_mut().schedule.as_mut() {
+            recorded.quiet = operations;
+        }
+    }
     run.borrow_mut().outcome.transactions += flags.transactions.get();
     if let Some(failure) = hub.lock().failure.take() {
         absorb_fs(run, &fs, phase_number, damage);

@@ -273,6 +273,12 @@ impl SimFs {
         self.lock().recorder = recorder;
     }
 
+    /// Injects exactly the planned faults (call index -> kind) instead of drawing them at the
+    /// configured rates; None goes back to the rates.
+    pub fn set_fault_plan(&self, plan: Option<std::collections::BTreeMap<u64, FaultKind>>) {
+        self.lock().fault_plan = plan;
+    }
+
     /// Turns crash-point recording on or off (the driver records inside checkpoint windows).
     pub fn set_recording(&self, on: bool) {
         self.lock().recording = on;

@@ -139,6 +139,9 @@ pub struct HubState {
     /// Record the timeline (for `replay --trace`).
     pub timeline_on: bool,
     pub timeline: Vec<TimelineEvent>,
+    /// Operations each client ran, by (phase, client), when recording a schedule.
+    pub recorded_operations:
+        std::collections::BTreeMap<(u32, u32), Vec<crate::schedule::Operation>>,
 }
 
 /// Events kept per run at most.

@@ -3,8 +3,10 @@
 //! `fs` is the simulated disk, `scenario` the scenario files, `driver` runs one seed (workload,
 //! crashes, recovery, checks against `model`), `cli` is the `crashpoint` command line.
 
+pub mod chrome_trace;
 pub mod cli;
 pub mod driver;
+pub mod explore;
 pub mod fs;
 pub mod hub;
 pub mod model;
@@ -12,4 +14,6 @@ pub mod oracle;
 pub mod outcome;
 pub mod report;
 pub mod scenario;
+pub mod schedule;
+pub mod shrink;
 pub mod workload;

@@ -119,6 +119,9 @@ pub struct Scenario {
     pub engine: EngineConfig,
     pub faults: FaultRates,
     pub crash: CrashConfig,
+    /// A schedule (JSON, written by `shrink`) that scripts the run: each client's operations,
+    /// the faults, the crashes. Relative paths are resolved against the scenario's directory.
+    pub schedule: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,6 +382,8 @@ struct ScenarioFile {
     #[serde(default)]
     faults: FaultRates,
     #[serde(default)]
+    schedule: Option<PathBuf>,
+    #[serde(default)]
     crash: CrashConfig,
 }
 
@@ -429,6 +434,10 @@ impl Scenario {
             engine: file.engine,
             faults: file.faults,
             crash: file.crash,
+            schedule: file.schedule.map(|schedule| match path.parent() {
+                Some(directory) if schedule.is_relative() => directory.join(schedule),
+                _ => schedule,
+            }),
         };
         scenario
             .validate()

@@ -19,6 +19,7 @@ use crate::hub::{now_nanos, Hub, SimClock, TimelineEvent};
 use crate::model::{first_difference, show, State};
 use crate::outcome::{Failure, FailureKind};
 use crate::scenario::{KeyDistribution, Workload};
+use crate::schedule::{Operation, ScheduledWrite};
 
 pub type SimEngine = Engine<SimFs, SimClock>;
 
@@ -86,25 +87,84 @@ pub struct ClientContext {
     pub rng: ChaCha8Rng,
     /// The index of the crash this phase ends with, for failure reports.
     pub crash_index: Option<u32>,
+    /// Operations to run instead of drawing them (a schedule's).
+    pub script: Option<Vec<Operation>>,
+    /// Record each operation into the hub's schedule.
+    pub record: bool,
+}
+
+/// Draws the client's next operation from its stream.
+fn draw_operation(context: &mut ClientContext, number: u32) -> Operation {
+    let workload = &context.workload;
+    let think_us = if workload.think_time_max_ms > 0 {
+        context.rng.gen_range(0..=workload.think_time_max_ms * 1000)
+    } else {
+        0
+    };
+    if context.rng.gen_bool(workload.read_ratio.clamp(0.0, 1.0)) {
+        let key = text(pick_key(&mut context.rng, workload));
+        return if context.rng.gen_bool(0.5) {
+            Operation::Get { think_us, key }
+        } else {
+            Operation::Scan { think_us, key }
+        };
+    }
+    let count = context
+        .rng
+        .gen_range(workload.writes_min..=workload.writes_max.max(workload.writes_min));
+    let writes = (0..count)
+        .map(|_| {
+            let key = text(pick_key(&mut context.rng, workload));
+            let value = if context.rng.gen_bool(workload.delete_ratio.clamp(0.0, 1.0)) {
+                None
+            } else {
+                let tag = format!("p{}c{}t{}-", context.phase, context.id, number);
+                Some(text(make_value(&mut context.rng, workload, &tag)))
+            };
+            ScheduledWrite { key, value }
+        })
+        .collect();
+    Operation::Commit { think_us, writes }
+}
+
+/// Keys and values are ASCII by construction.
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 pub async fn client(mut context: ClientContext) {
-    let workload = context.workload.clone();
-    for number in 0..context.transactions {
+    let script = context.script.take();
+    let count = script
+        .as_ref()
+        .map_or(context.transactions, |script| script.len() as u32);
+    for number in 0..count {
         if context.flags.stop.get() {
             break;
         }
-        if workload.think_time_max_ms > 0 {
-            let think = context.rng.gen_range(0..=workload.think_time_max_ms * 1000);
-            madsim::time::sleep(Duration::from_micros(think)).await;
+        let operation = match &script {
+            Some(script) => script[number as usize].clone(),
+            None => draw_operation(&mut context, number),
+        };
+        if context.record {
+            let key = (context.phase, context.id);
+            context
+                .hub
+                .lock()
+                .recorded_operations
+                .entry(key)
+                .or_default()
+                .push(operation.clone());
+        }
+        if operation.think_us() > 0 {
+            madsim::time::sleep(Duration::from_micros(operation.think_us())).await;
         }
         if context.flags.stop.get() {
             break;
         }
-        let result = if context.rng.gen_bool(workload.read_ratio.clamp(0.0, 1.0)) {
-            read(&mut context).await
-        } else {
-            transaction(&mut context, number).await
+        let result = match &operation {
+            Operation::Commit { writes, .. } => transaction(&mut context, writes).await,
+            Operation::Get { key, .. } => read(&mut context, key, false).await,
+            Operation::Scan { key, .. } => read(&mut context, key, true).await,
         };
         if let Err(error) = result {
             if is_terminal(&error, &context.fs) {
@@ -126,41 +186,46 @@ pub async fn client(mut context: ClientContext) {
         .set(context.flags.clients_done.get() + 1);
 }
 
-async fn transaction(context: &mut ClientContext, number: u32) -> crashpoint::Result<()> {
-    let workload = &context.workload;
-    let count = context
-        .rng
-        .gen_range(workload.writes_min..=workload.writes_max.max(workload.writes_min));
+async fn transaction(
+    context: &mut ClientContext,
+    writes: &[ScheduledWrite],
+) -> crashpoint::Result<()> {
     let mut transaction = context.engine.begin();
-    for _ in 0..count {
-        let key = pick_key(&mut context.rng, workload);
-        if context.rng.gen_bool(workload.delete_ratio.clamp(0.0, 1.0)) {
-            transaction.delete(key);
-        } else {
-            let tag = format!("p{}c{}t{}-", context.phase, context.id, number);
-            transaction.put(key, make_value(&mut context.rng, workload, &tag));
+    for write in writes {
+        match &write.value {
+            Some(value) => transaction.put(write.key.as_bytes(), value.as_bytes()),
+            None => transaction.delete(write.key.as_bytes()),
         }
     }
-    let info = transaction.commit().await?;
+    let start_nanos = now_nanos();
+    let result = transaction.commit().await;
+    let mut hub = context.hub.lock();
+    hub.note(TimelineEvent::Transaction {
+        phase: context.phase,
+        client: context.id,
+        start_nanos,
+        end_nanos: now_nanos(),
+        writes: writes.len(),
+        result: result
+            .as_ref()
+            .map(|info| (info.lsn, info.durable))
+            .map_err(ToString::to_string),
+    });
+    let info = result?;
     tracing::debug!(client = context.id, lsn = %info.lsn, durable = info.durable, "commit returned");
     context
         .flags
         .transactions
         .set(context.flags.transactions.get() + 1);
     if info.durable {
-        context
-            .hub
-            .lock()
-            .model
-            .acknowledged_durable
-            .insert(info.lsn);
+        hub.model.acknowledged_durable.insert(info.lsn);
     }
     Ok(())
 }
 
-async fn read(context: &mut ClientContext) -> crashpoint::Result<()> {
+async fn read(context: &mut ClientContext, key: &str, scan: bool) -> crashpoint::Result<()> {
     let start_nanos = now_nanos();
-    let result = check_read(context).await;
+    let result = check_read(context, key.as_bytes().to_vec(), scan).await;
     context.hub.lock().note(TimelineEvent::Read {
         phase: context.phase,
         client: context.id,
@@ -171,9 +236,12 @@ async fn read(context: &mut ClientContext) -> crashpoint::Result<()> {
     result
 }
 
-async fn check_read(context: &mut ClientContext) -> crashpoint::Result<()> {
-    let key = pick_key(&mut context.rng, &context.workload);
-    if context.rng.gen_bool(0.5) {
+async fn check_read(
+    context: &mut ClientContext,
+    key: Vec<u8>,
+    scan: bool,
+) -> crashpoint::Result<()> {
+    if !scan {
         let found = context.engine.get(&key).await?;
         let hub = context.hub.lock();
         let expected = hub.model.live.get(&key);

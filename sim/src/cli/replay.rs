@@ -1,8 +1,15 @@
 //! `crashpoint replay`: one seed, with logging, to investigate a failure a run reported.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::Context;
+
 use super::{check_canary, install_logging, resolve_scenario, ReplayArguments};
 use super::{EXIT_CHECK_FAILED, EXIT_SUCCESS};
-use crate::driver::SeedOptions;
+use crate::chrome_trace;
+use crate::driver::{run_seed_full, SeedOptions, SeedRun};
 use crate::report::SeedDetails;
 use crate::scenario::Scenario;
 
@@ -14,9 +21,6 @@ pub fn replay(arguments: ReplayArguments) -> anyhow::Result<i32> {
         "crashpoint=info,crashpoint_sim=info,warn"
     });
     let scenario = resolve_scenario(&arguments.scenario)?;
-    if arguments.trace.is_some() {
-        eprintln!("trace output not yet available");
-    }
     if scenario.swarm {
         // A swarm seed runs a drawn configuration; show it, since the file does not say it.
         print_swarm_draw(&scenario.for_seed(arguments.seed));
@@ -26,7 +30,17 @@ pub fn replay(arguments: ReplayArguments) -> anyhow::Result<i32> {
         canary: arguments.common.canary.clone(),
         ..SeedOptions::default()
     };
-    let outcome = super::workers::run_one_seed(&scenario, arguments.seed, &options);
+    let (outcome, trace_written) = match &arguments.trace {
+        Some(path) => {
+            let run = run_seed_full(&scenario, arguments.seed, &options);
+            let events = write_trace(path, &run, &scenario, arguments.seed)?;
+            (run.outcome, Some((path, events)))
+        }
+        None => (
+            super::workers::run_one_seed(&scenario, arguments.seed, &options),
+            None,
+        ),
+    };
     print!(
         "{}",
         SeedDetails {
@@ -35,11 +49,33 @@ pub fn replay(arguments: ReplayArguments) -> anyhow::Result<i32> {
             canary: arguments.common.canary.as_deref(),
         }
     );
+    if let Some((path, events)) = trace_written {
+        println!(
+            "trace written to {} ({events} events); open it in https://ui.perfetto.dev or \
+             chrome://tracing",
+            path.display()
+        );
+    }
     Ok(if outcome.failure.is_some() {
         EXIT_CHECK_FAILED
     } else {
         EXIT_SUCCESS
     })
+}
+
+/// Writes the run's Chrome trace to `path`; returns the number of events.
+fn write_trace(
+    path: &Path,
+    run: &SeedRun,
+    scenario: &Scenario,
+    seed: u64,
+) -> anyhow::Result<usize> {
+    let context = || format!("writing the trace to {}", path.display());
+    let file = File::create(path).with_context(context)?;
+    let mut out = BufWriter::new(file);
+    let events = chrome_trace::write(run, scenario, seed, &mut out).with_context(context)?;
+    out.flush().with_context(context)?;
+    Ok(events)
 }
 
 fn print_swarm_draw(concrete: &Scenario) {

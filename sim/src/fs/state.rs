@@ -100,6 +100,9 @@ pub(super) struct State {
     /// point right after it: how exhaustive exploration sees every state a crash could leave.
     pub(super) recorder: Option<Recorder>,
     pub(super) recording: bool,
+    /// Exactly which calls (by index) get which fault; replaces the rates when set. How a
+    /// shrunk schedule replays its faults.
+    pub(super) fault_plan: Option<BTreeMap<u64, FaultKind>>,
 }
 
 /// Receives `(call index, crash point after the call)`.
@@ -135,6 +138,7 @@ impl State {
             crash_at_io: None,
             recorder: None,
             recording: false,
+            fault_plan: None,
         }
     }
 
@@ -276,10 +280,20 @@ impl State {
         std::mem::take(&mut self.trace)
     }
 
-    /// Draws whether a fault of `rate` hits this call. Nothing is drawn while faults are off,
-    /// so a quiet phase does not move the fault stream.
-    fn roll(&mut self, rate: f64) -> bool {
-        self.faults_enabled && self.crashed.is_none() && rate > 0.0 && self.fault_rng.gen_bool(rate)
+    /// Decides whether a fault of `kind` hits this call: from the fault plan if one is set
+    /// (exactly the planned calls), else drawn at `rate`. Nothing is drawn while faults are
+    /// off, so a quiet phase does not move the fault stream.
+    fn roll(&mut self, kind: FaultKind, rate: f64) -> bool {
+        if !self.faults_enabled || self.crashed.is_some() {
+            return false;
+        }
+        // Drawn even under a plan, so a plan recorded from a run replays that run's fault
+        // details (misdirection targets, flipped bits) from the same stream positions.
+        let drawn = rate > 0.0 && self.fault_rng.gen_bool(rate);
+        match &self.fault_plan {
+            Some(plan) => plan.get(&self.io_count) == Some(&kind),
+            None => drawn,
+        }
     }
 
     fn inject(&mut self, index: u64, kind: FaultKind, call: &Call, detail: String) {
@@ -428,13 +442,13 @@ impl State {
         buf: &mut [u8],
     ) -> io::Result<usize> {
         let rate = self.config.faults.bit_rot;
-        if !self.inode(id).durable.is_empty() && self.roll(rate) {
+        if !self.inode(id).durable.is_empty() && self.roll(FaultKind::BitRot, rate) {
             self.rot(index, call, id);
         }
         let available = (self.inode(id).current.len() as u64).saturating_sub(offset) as usize;
         let mut read = buf.len().min(available);
         let rate = self.config.faults.short_read;
-        if read >= 2 && self.roll(rate) {
+        if read >= 2 && self.roll(FaultKind::ShortRead, rate) {
             let short = self.fault_rng.gen_range(1..read);
             let detail = format!("returned {short} of {read} bytes");
             self.inject(index, FaultKind::ShortRead, call, detail);
@@ -492,7 +506,7 @@ impl State {
         data: &[u8],
     ) -> io::Result<()> {
         let faults = self.config.faults.clone();
-        if self.roll(faults.write_error) {
+        if self.roll(FaultKind::WriteError, faults.write_error) {
             self.inject(
                 index,
                 FaultKind::WriteError,
@@ -503,7 +517,7 @@ impl State {
         }
         let end = offset + data.len() as u64;
         let len = self.inode(id).current.len() as u64;
-        if end > len && self.roll(faults.no_space) {
+        if end > len && self.roll(FaultKind::NoSpace, faults.no_space) {
             self.inject(
                 index,
                 FaultKind::NoSpace,
@@ -516,7 +530,7 @@ impl State {
             return Ok(());
         }
         let mut target = offset;
-        if self.roll(faults.misdirected_write) {
+        if self.roll(FaultKind::MisdirectedWrite, faults.misdirected_write) {
             target = self.misdirect(offset, data.len() as u64, len.max(end));
             let detail = format!("landed at offset {target}");
             self.inject(index, FaultKind::MisdirectedWrite, call, detail);
@@ -563,7 +577,7 @@ impl State {
     pub(super) fn sync(&mut self, index: u64, call: &Call, id: InodeId) -> io::Result<()> {
         let faults = self.config.faults.clone();
         let unsynced = self.inode(id).unsynced.len();
-        if self.roll(faults.lying_fsync) {
+        if self.roll(FaultKind::LyingFsync, faults.lying_fsync) {
             for pending in &mut self.inode(id).unsynced {
                 pending.acknowledged = true;
             }
@@ -571,7 +585,7 @@ impl State {
             self.inject(index, FaultKind::LyingFsync, call, detail);
             return Ok(());
         }
-        if self.roll(faults.fsync_error) {
+        if self.roll(FaultKind::FsyncError, faults.fsync_error) {
             let mut kept = Vec::with_capacity(unsynced);
             for pending in std::mem::take(&mut self.inode(id).unsynced) {
                 if self.fault_rng.gen_bool(0.5) {

@@ -1,0 +1,104 @@
+//! Every planted bug shrinks to a small case that replays: the failing seed becomes a scenario
+//! plus schedule a reader can follow in a screen of `replay -v`. Needs the `canary` feature.
+#![cfg(feature = "canary")]
+
+use std::path::PathBuf;
+
+use crashpoint::Canary;
+use crashpoint_sim::driver::{run_seed, SeedOptions};
+use crashpoint_sim::scenario::Scenario;
+use crashpoint_sim::shrink::{shrink, write_case};
+
+fn scenario_for(canary: Canary) -> &'static str {
+    match canary {
+        Canary::SkipDataFsync | Canary::HeaderBeforePages | Canary::TrimLogBeforeHeader => {
+            "every-checkpoint-step"
+        }
+        Canary::IgnorePendingBit => "no-sync",
+        Canary::ReuseCheckpointedBlock => "torn-writes",
+        Canary::SkipChecksum => "bit-rot",
+    }
+}
+
+fn scenarios_directory() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// The first `count` failing seeds of the canary's scenario.
+fn failing_seeds(scenario: &Scenario, canary: Canary, count: usize) -> Vec<u64> {
+    let options = SeedOptions {
+        canary: Some(canary.name().to_string()),
+        ..SeedOptions::default()
+    };
+    (0..200)
+        .filter(|&seed| run_seed(scenario, seed, &options).failure.is_some())
+        .take(count)
+        .collect()
+}
+
+#[test]
+fn every_canary_shrinks_to_a_small_case_that_replays() {
+    // Proves shrinking keeps the failure, cuts the case down, and writes files that replay it.
+    let output =
+        std::env::temp_dir().join(format!("crashpoint-shrink-test-{}", std::process::id()));
+    for canary in Canary::ALL {
+        let scenario = Scenario::resolve(scenario_for(canary), &scenarios_directory())
+            .expect("scenario loads");
+        // Failures that hinge on a rotted sector shrink least (faults are pinned to disk
+        // calls), so that canary takes the best of a few seeds.
+        let candidates = if canary == Canary::SkipChecksum { 3 } else { 1 };
+        let seeds = failing_seeds(&scenario, canary, candidates);
+        assert!(!seeds.is_empty(), "{} never failed", canary.name());
+        let (seed, shrunk) = seeds
+            .iter()
+            .map(|&seed| {
+                (
+                    seed,
+                    shrink(&scenario, seed, Some(canary.name().to_string()), 1500)
+                        .expect("shrinks"),
+                )
+            })
+            .min_by_key(|(_, shrunk)| shrunk.io_after)
+            .expect("at least one seed");
+        println!(
+            "canary {:<26} {} seed {seed}: transactions {} -> {}, faults {} -> {}, I/O ops {} -> {} ({} replays)",
+            canary.name(),
+            scenario.name,
+            shrunk.before.transactions,
+            shrunk.after.transactions,
+            shrunk.before.faults,
+            shrunk.after.faults,
+            shrunk.io_before,
+            shrunk.io_after,
+            shrunk.runs
+        );
+        assert!(
+            shrunk.after.transactions <= shrunk.before.transactions
+                && shrunk.io_after < shrunk.io_before
+        );
+        if canary != Canary::SkipChecksum {
+            assert!(
+                shrunk.after.transactions <= 25 && shrunk.io_after <= 120,
+                "{} shrank only to {:?} and {} I/O ops",
+                canary.name(),
+                shrunk.after,
+                shrunk.io_after
+            );
+        }
+        let path = write_case(&scenario, seed, Some(canary.name()), &shrunk, &output)
+            .expect("writes the case");
+        let written = Scenario::load(&path).expect("the shrunk scenario loads");
+        let options = SeedOptions {
+            canary: Some(canary.name().to_string()),
+            ..SeedOptions::default()
+        };
+        let replayed = run_seed(&written, seed, &options);
+        assert_eq!(
+            replayed.failure.map(|failure| failure.kind),
+            Some(shrunk.failure.kind),
+            "{}: the written case does not replay its failure",
+            canary.name()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&output);
+}
