@@ -5,6 +5,7 @@
 //! configuration error (clap's errors included), so scripts can tell a bug in the engine from a
 //! mistake on the command line.
 
+mod bench;
 mod check_determinism;
 mod explore;
 mod replay;
@@ -49,6 +50,8 @@ pub enum Command {
     Explore(ExploreArguments),
     /// Shrink a failing seed to a small scenario plus schedule that replays it.
     Shrink(ShrinkArguments),
+    /// Measure crash-recover-check cycles per second on one thread, and memory over seeds.
+    Bench(BenchArguments),
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +147,16 @@ pub struct ShrinkArguments {
 }
 
 #[derive(Debug, Args)]
+pub struct BenchArguments {
+    /// Scenario name or path to a .toml file.
+    #[arg(long, default_value = "smoke")]
+    pub scenario: String,
+    /// Seeds to run, from 0.
+    #[arg(long, default_value_t = 4000)]
+    pub seeds: u64,
+}
+
+#[derive(Debug, Args)]
 pub struct CommonArguments {
     /// Enable a planted bug by name (needs the `canary` feature), to prove the checks can fail.
     #[arg(long, value_name = "NAME")]
@@ -183,6 +196,7 @@ pub fn execute(arguments: Arguments) -> anyhow::Result<i32> {
         Command::CheckDeterminism(arguments) => check_determinism::check_determinism(arguments),
         Command::Explore(arguments) => explore::explore(arguments),
         Command::Shrink(arguments) => shrink::shrink(arguments),
+        Command::Bench(arguments) => bench::bench(arguments),
     }
 }
 

@@ -38,6 +38,10 @@ pub struct Model {
     pub acknowledged_durable: BTreeSet<Lsn>,
     /// Every commit applied: what a read sees now.
     pub live: State,
+    /// The state after the first `base_len` commits (the last recovered state), so checking a
+    /// later prefix replays only what came since instead of the whole history.
+    base: State,
+    base_len: usize,
 }
 
 impl Model {
@@ -57,8 +61,12 @@ impl Model {
     }
 
     pub fn state_after(&self, prefix: usize) -> State {
-        let mut state = State::new();
-        for (_, writes) in &self.commits[..prefix] {
+        let (mut state, from) = if prefix >= self.base_len {
+            (self.base.clone(), self.base_len)
+        } else {
+            (State::new(), 0)
+        };
+        for (_, writes) in &self.commits[from..prefix] {
             apply(&mut state, writes);
         }
         state
@@ -86,12 +94,38 @@ impl Model {
         matches
     }
 
-    /// A recovery kept the first `prefix` commits: drop the rest, and remember the kept ones
-    /// as durable (they are on disk now).
-    pub fn recovered(&mut self, prefix: usize) {
+    /// A recovery kept the first `prefix` commits, whose state is `state`: drop the rest, and
+    /// remember the kept ones as durable (they are on disk now).
+    pub fn recovered(&mut self, prefix: usize, state: State) {
+        debug_assert_eq!(
+            state,
+            self.state_after(prefix),
+            "the recovered state was checked first"
+        );
         self.commits.truncate(prefix);
         self.acknowledged_durable = self.commits.iter().map(|(lsn, _)| *lsn).collect();
-        self.live = self.state_after(prefix);
+        self.base = state.clone();
+        self.base_len = prefix;
+        self.live = state;
+    }
+
+    /// The model as it stood when only the first `len` commits had happened and `acknowledged`
+    /// were known durable (for checking states recorded mid-run).
+    pub fn truncated(&self, len: usize, acknowledged_durable: BTreeSet<Lsn>) -> Model {
+        let keep_base = self.base_len <= len;
+        let mut model = Model {
+            commits: self.commits[..len].to_vec(),
+            acknowledged_durable,
+            live: State::new(),
+            base: if keep_base {
+                self.base.clone()
+            } else {
+                State::new()
+            },
+            base_len: if keep_base { self.base_len } else { 0 },
+        };
+        model.live = model.state_after(len);
+        model
     }
 
     /// Every commit is durable (after a clean close).
@@ -102,6 +136,9 @@ impl Model {
 
 /// The first difference between two states, in words: key, expected and found value.
 pub fn first_difference(expected: &State, found: &State) -> Option<String> {
+    if expected == found {
+        return None;
+    }
     let keys: BTreeSet<&Vec<u8>> = expected.keys().chain(found.keys()).collect();
     for key in keys {
         let (left, right) = (expected.get(key), found.get(key));
@@ -182,7 +219,7 @@ mod tests {
         assert_eq!(model.lost_durable(2), vec![Lsn(30)]);
         assert_eq!(model.matching_prefix(&state), Some(2));
         assert_eq!(model.live, model.state_after(3));
-        model.recovered(2);
+        model.recovered(2, state.clone());
         assert_eq!(model.commits.len(), 2);
         assert_eq!(model.lost_durable(1), vec![Lsn(20)]);
         assert_eq!(model.live, state);

@@ -188,7 +188,7 @@ pub async fn recover_and_check(
         keys = found.len(),
         "check passed: recovered state equals the model"
     );
-    hub_state.model.recovered(prefix);
+    hub_state.model.recovered(prefix, found.clone());
     drop(hub_state);
     Ok(Verdict::Recovered {
         engine: Box::new(engine),

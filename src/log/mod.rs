@@ -204,14 +204,15 @@ impl<V: Vfs> Log<V> {
             }
             let chunk_end = breaks.peek().copied().unwrap_or(end).min(end);
             let (segment_start, file) = io.segment.as_ref().expect("a segment is open");
+            let segment_start = *segment_start;
             let offset = position - segment_start;
-            let name = segment_name(*segment_start);
             file.write_at(
                 offset,
                 &bytes[(position - start) as usize..(chunk_end - start) as usize],
             )
             .await
-            .map_err(|source| Error::io("write", name, source))?;
+            // The name is built only on failure: this is the commit path.
+            .map_err(|source| Error::io("write", segment_name(segment_start), source))?;
             io.segment_dirty = true;
             position = chunk_end;
             io.written = position;

@@ -42,11 +42,7 @@ pub struct PointFacts {
 impl PointFacts {
     pub fn of(run: &SeedRun, point: &RecordedPoint) -> PointFacts {
         let history = &run.phase_models[point.phase as usize];
-        let model = Model {
-            commits: history.commits[..point.commits].to_vec(),
-            acknowledged_durable: point.acknowledged_durable.clone(),
-            live: Default::default(),
-        };
+        let model = history.truncated(point.commits, point.acknowledged_durable.clone());
         let damage = run
             .faults
             .iter()

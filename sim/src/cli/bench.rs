@@ -1,0 +1,60 @@
+//! `crashpoint bench`: crash-recover-check cycles per second on one thread, and resident
+//! memory as the seeds go by (it should stay flat: nothing accumulates across seeds).
+
+use std::time::Instant;
+
+use super::{install_logging, resolve_scenario, BenchArguments, EXIT_CHECK_FAILED, EXIT_SUCCESS};
+use crate::driver::{run_seed, SeedOptions};
+
+/// Resident and peak resident memory of this process, in KiB (Linux; None elsewhere).
+fn memory_kib() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status.lines().find_map(|line| {
+            line.strip_prefix(name)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+pub fn bench(arguments: BenchArguments) -> anyhow::Result<i32> {
+    install_logging("off");
+    let scenario = resolve_scenario(&arguments.scenario)?;
+    let seeds = arguments.seeds.max(4);
+    println!("bench {} on one thread, {} seeds", scenario.name, seeds);
+    println!(
+        "{:>8} {:>10} {:>12} {:>10} {:>10}",
+        "seeds", "states", "checks/s", "rss KiB", "peak KiB"
+    );
+    let started = Instant::now();
+    let mut states = 0u64;
+    let mut failed = 0u64;
+    let quarter = seeds / 4;
+    for seed in 0..seeds {
+        let outcome = run_seed(&scenario.for_seed(seed), seed, &SeedOptions::default());
+        states += outcome.states_checked;
+        failed += u64::from(outcome.failure.is_some());
+        if (seed + 1) % quarter == 0 || seed + 1 == seeds {
+            let rate = states as f64 / started.elapsed().as_secs_f64();
+            let (rss, peak) = memory_kib().unwrap_or((0, 0));
+            println!(
+                "{:>8} {:>10} {:>12.0} {:>10} {:>10}",
+                seed + 1,
+                states,
+                rate,
+                rss,
+                peak
+            );
+        }
+    }
+    if failed > 0 {
+        println!("{failed} seeds failed: run them with `run` to see why");
+        return Ok(EXIT_CHECK_FAILED);
+    }
+    Ok(EXIT_SUCCESS)
+}
