@@ -26,7 +26,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::format::header::{Header, HEADER_SLOT_OFFSETS};
 use crate::format::record::Record;
-use crate::format::translation::{BlockRef, Translation};
+use crate::format::translation::Translation;
 use crate::observer::CheckpointStep;
 use crate::options::Canary;
 use crate::types::Lsn;
@@ -208,7 +208,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                 .clone();
             let bytes = Translation { entries }.encode();
             let offset = state.cache.blocks.allocate(bytes.len() as u32);
-            let block = BlockRef::of(offset, &bytes);
+            let block = Translation::block_ref(offset, &bytes);
             state.cache.blocks.set_inprogress_translation(block);
             let header = Header {
                 checkpoint_count: count,

@@ -102,7 +102,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                 ),
                 _ => Error::io("read", DATA_FILE, source),
             })?;
-        if !block.verify(&bytes) {
+        if !Translation::matches(&block, &bytes) {
             return Err(Error::corruption(
                 DATA_FILE,
                 block.offset,
@@ -143,6 +143,29 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                     ),
                 ));
             }
+        }
+
+        // Falling back to an older header is safe only if the newer checkpoint never completed:
+        // its end_checkpoint is logged before the blocks only the older one used are freed.
+        // If the log holds a newer end_checkpoint, the newer header was durable and has since
+        // been destroyed, and the older checkpoint's blocks may hold other data by now.
+        let newer_end = scan.records.iter().find_map(|(lsn, record)| match record {
+            Record::EndCheckpoint {
+                checkpoint_count, ..
+            } if *checkpoint_count > header.checkpoint_count => Some((*lsn, *checkpoint_count)),
+            _ => None,
+        });
+        if let Some((lsn, newer)) = newer_end {
+            return Err(Error::corruption(
+                DATA_FILE,
+                HEADER_SLOT_OFFSETS[(newer % 2) as usize],
+                Structure::HeaderSlot((newer % 2) as u8),
+                format!(
+                    "the log ends checkpoint {newer} at LSN {lsn}, but its header is unusable and \
+                     the older checkpoint {}'s blocks may have been reused",
+                    header.checkpoint_count
+                ),
+            ));
         }
 
         let mut replayed_commits = 0;

@@ -61,6 +61,26 @@ pub struct Translation {
 }
 
 impl Translation {
+    /// The reference a header keeps to an encoded translation at `offset`. Its checksum
+    /// covers the content without the encoding's own CRC trailer: a CRC-32 over data followed
+    /// by that data's CRC-32 is the same constant for every input (the CRC residue), so a
+    /// checksum of the whole block would accept any well-formed translation.
+    pub fn block_ref(offset: u64, encoded: &[u8]) -> BlockRef {
+        let content = &encoded[..encoded.len().saturating_sub(4)];
+        BlockRef {
+            offset,
+            len: encoded.len() as u32,
+            checksum: crc32fast::hash(content),
+        }
+    }
+
+    /// Whether `encoded` is the translation `block` refers to (see [`Translation::block_ref`]).
+    pub fn matches(block: &BlockRef, encoded: &[u8]) -> bool {
+        encoded.len() == block.len as usize
+            && encoded.len() >= 4
+            && crc32fast::hash(&encoded[..encoded.len() - 4]) == block.checksum
+    }
+
     /// The table's block: prefix, sorted entries, then a crc32 of everything before it.
     pub fn encode(&self) -> Vec<u8> {
         assert!(
@@ -183,6 +203,34 @@ fn read_u64(bytes: &[u8], at: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_header_checksum_tells_translations_apart() {
+        // Proves the header's checksum is not fooled by the CRC residue: two translations of
+        // the same size at the same offset get different references, and each matches only
+        // itself, while whole-block CRCs of both are equal.
+        let one = Translation {
+            entries: [(0, BlockRef::of(8192, b"one"))].into_iter().collect(),
+        }
+        .encode();
+        let two = Translation {
+            entries: [(0, BlockRef::of(8192, b"two!"))].into_iter().collect(),
+        }
+        .encode();
+        assert_eq!(one.len(), two.len());
+        assert_eq!(
+            crc32fast::hash(&one),
+            crc32fast::hash(&two),
+            "the CRC residue this guards against"
+        );
+        let (first, second) = (
+            Translation::block_ref(8704, &one),
+            Translation::block_ref(8704, &two),
+        );
+        assert_ne!(first.checksum, second.checksum);
+        assert!(Translation::matches(&first, &one) && !Translation::matches(&first, &two));
+        assert!(Translation::matches(&second, &two) && !Translation::matches(&second, &one));
+    }
     use super::*;
     use proptest::prelude::*;
 
