@@ -621,11 +621,14 @@ impl Scenario {
         for (name, rate) in faults.rates() {
             probability(&format!("faults.{name}"), rate)?;
         }
+        // The engine aligns data blocks to 512 bytes, so no block shares a sector with another
+        // on such disks; on larger sectors a torn write would garble durable neighbours, a
+        // disk the engine does not claim to survive.
         in_range(
             "faults.sector_size_bytes",
             faults.sector_size_bytes,
             64,
-            65_536,
+            crashpoint::allocator::BLOCK_ALIGNMENT_BYTES,
         )?;
         if !faults.sector_size_bytes.is_power_of_two() {
             return Err(InvalidField::new(
@@ -677,6 +680,14 @@ impl Scenario {
                     "survive + vanish + torn must sum to 1, found {} + {} + {} = {sum}",
                     crash.survive, crash.vanish, crash.torn
                 ),
+            ));
+        }
+        if crash.survive + crash.vanish <= 0.0 {
+            // A torn write needs whole writes beside it to tear against.
+            return Err(InvalidField::new(
+                "crash.survive",
+                "survive and vanish can't both be 0: the crash model needs whole writes too"
+                    .to_string(),
             ));
         }
         Ok(())
