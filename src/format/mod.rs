@@ -3,5 +3,6 @@
 
 pub mod header;
 pub mod page;
+mod reader;
 pub mod record;
 pub mod translation;

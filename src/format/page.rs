@@ -7,6 +7,7 @@
 //! The block's checksum lives in the translation entry that points at it, not in the block;
 //! the page id inside the block catches a translation entry that points at the wrong block.
 
+use super::reader::Reader;
 use crate::types::PageId;
 
 /// Marks a page block ("PAG1" read as little-endian bytes).
@@ -244,42 +245,6 @@ pub fn decode_block(expected_page_id: PageId, bytes: &[u8]) -> Result<Node, Stri
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(bytes);
-}
-
-/// Consumes an encoding front to back; every read checks the bytes that remain.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
-        if len > self.bytes.len() {
-            return None;
-        }
-        let (taken, rest) = self.bytes.split_at(len);
-        self.bytes = rest;
-        Some(taken)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|bytes| bytes[0])
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .map(|bytes| u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        self.take(8)
-            .map(|bytes| u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
-    }
-
-    /// A u32 length and that many bytes, copied only once the length is known to fit.
-    fn bytes_with_len(&mut self) -> Option<Vec<u8>> {
-        let len = self.u32()? as usize;
-        self.take(len).map(<[u8]>::to_vec)
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! pass as the next one. Recovery reads records in order and stops at the first that is not a
 //! whole, verified record carrying the expected LSN.
 
+use super::reader::Reader;
 use crate::types::{Lsn, Write};
 
 /// Bytes of framing before the payload: len u32, crc u32, lsn u64, kind u8.
@@ -242,40 +243,6 @@ fn frame_checksum(frame: &[u8]) -> u32 {
     hasher.update(&frame[..4]);
     hasher.update(&frame[8..]);
     hasher.finalize()
-}
-
-/// Consumes a payload front to back; every read checks the bytes that remain.
-struct Reader<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
-        if len > self.bytes.len() {
-            return None;
-        }
-        let (taken, rest) = self.bytes.split_at(len);
-        self.bytes = rest;
-        Some(taken)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|bytes| bytes[0])
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|bytes| read_u32(bytes, 0))
-    }
-
-    fn u64(&mut self) -> Option<u64> {
-        self.take(8).map(|bytes| read_u64(bytes, 0))
-    }
-
-    /// A u32 length and that many bytes, copied only once the length is known to fit.
-    fn bytes_with_len(&mut self) -> Option<Vec<u8>> {
-        let len = self.u32()? as usize;
-        self.take(len).map(<[u8]>::to_vec)
-    }
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> u32 {
