@@ -122,7 +122,7 @@ impl Node {
     }
 
     fn decode_raw(raw: &[u8]) -> Result<Node, String> {
-        let mut reader = Reader { bytes: raw };
+        let mut reader = Reader::new(raw);
         let kind = reader.u8().ok_or("node shorter than its kind")?;
         let count = reader.u32().ok_or("node shorter than its count")? as usize;
         let node = match kind {
@@ -207,7 +207,7 @@ pub fn decode_block(expected_page_id: PageId, bytes: &[u8]) -> Result<Node, Stri
             bytes.len()
         ));
     }
-    let mut reader = Reader { bytes };
+    let mut reader = Reader::new(bytes);
     let (Some(magic), Some(page_id), Some(raw_len)) = (reader.u32(), reader.u64(), reader.u32())
     else {
         unreachable!("the prefix length was checked");

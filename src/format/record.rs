@@ -181,9 +181,7 @@ pub fn decode(buf: &[u8], expected_lsn: Lsn) -> Decoded {
     if read_u64(frame, 8) != expected_lsn.0 {
         return invalid("unexpected lsn");
     }
-    let mut payload = Reader {
-        bytes: &frame[RECORD_HEADER_BYTES..],
-    };
+    let mut payload = Reader::new(&frame[RECORD_HEADER_BYTES..]);
     let record = match frame[16] {
         KIND_COMMIT => match decode_commit(&mut payload) {
             Ok(record) => record,
