@@ -85,7 +85,7 @@ pub struct ReplayArguments {
     /// Log at debug level (RUST_LOG, when set, wins).
     #[arg(short, long)]
     pub verbose: bool,
-    /// Write the full I/O trace as JSON to this file.
+    /// Write the run as Chrome trace-event JSON (open in Perfetto or chrome://tracing).
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<PathBuf>,
     #[command(flatten)]

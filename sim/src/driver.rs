@@ -543,6 +543,7 @@ async fn simulate(
         let verdict =
             oracle::recover_and_check(fs.clone(), engine_options.clone(), hub, &facts).await;
         run.borrow_mut().outcome.states_checked += 1;
+        note_check(hub, phase_number, &verdict);
         match verdict {
             Ok(Verdict::Recovered {
                 engine: recovered, ..

@@ -123,9 +123,16 @@ fn smoke_seed_trace_is_well_formed_and_shows_every_track() {
         .filter(|event| event["ph"] == "i" && event["cat"] == "crash")
         .count();
     assert_eq!(crashes as u64, run.outcome.crashes);
-    assert!(harness_events.iter().any(|event| event["ph"] == "i"
-        && event["name"] == "check passed"
-        && event["args"]["message"].is_string()));
+    // One check after every crash and one after the final reopen: every state checked.
+    let checks = harness_events
+        .iter()
+        .filter(|event| {
+            event["ph"] == "i"
+                && event["name"] == "check passed"
+                && event["args"]["message"].is_string()
+        })
+        .count();
+    assert_eq!(checks as u64, run.outcome.states_checked);
 
     let data = thread_named(&document, 2, "data").expect("a data file track");
     let file_tracks: Vec<u64> = all
