@@ -42,7 +42,7 @@ mod canaries {
     use super::*;
 
     /// Seeds tried per canary, and the state budget of each seed.
-    const SEEDS_MAX: u64 = 5;
+    const SEEDS_MAX: u64 = 40;
     const MAX_STATES: u64 = 2_000;
 
     /// Which shipped scenario explore hunts each planted bug in.
