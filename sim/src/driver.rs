@@ -21,7 +21,9 @@ use crate::model::{digest, Model};
 use crate::oracle::{self, CrashFacts, Verdict};
 use crate::outcome::{Failure, FailureKind, SeedOutcome};
 use crate::scenario::{CrashMode, Scenario};
-use crate::schedule::{Fates, Operation, PhaseSchedule, PlannedCrash, PlannedFault, Schedule};
+use crate::schedule::{
+    Fates, Operation, PhaseSchedule, PlannedCrash, PlannedDamage, PlannedFault, Schedule,
+};
 use crate::workload::{self, ClientContext, PhaseFlags, SimEngine};
 
 /// Simulated time one seed may take before it counts as a hang.
@@ -496,11 +498,9 @@ async fn simulate(
         let decisions = match planned.map(|planned| &planned.fates) {
             Some(Fates::AllVanish) => crash_point.all_vanish(),
             Some(Fates::AllSurvive) => crash_point.all_survive(),
-            Some(fates) => fates
-                .decisions(crash_point.pending.len(), crash_point.namespace.len())
-                .unwrap_or_else(|| {
-                    crash_point.random_decisions(&mut crash_rng, &crash_config(scenario))
-                }),
+            Some(fates) => fates.decisions(&crash_point).unwrap_or_else(|| {
+                crash_point.random_decisions(&mut crash_rng, &crash_config(scenario))
+            }),
             None => crash_point.random_decisions(&mut crash_rng, &crash_config(scenario)),
         };
         record_phase(
@@ -512,7 +512,24 @@ async fn simulate(
             phase_number,
             clients,
         );
-        let (image, crash_faults) = crash_point.materialize(&decisions);
+        let (mut image, mut crash_faults) = crash_point.materialize(&decisions);
+        // Planned damage is rot pinned to the disk: it damages durable data like any rot.
+        for pinned in planned.map_or(&[][..], |planned| &planned.damage) {
+            pinned.apply(&mut image);
+            let rot = FaultRecord {
+                index: 0,
+                kind: crate::fs::FaultKind::BitRot,
+                file: pinned.file.clone(),
+                offset: pinned.flips.first().map_or(0, |flip| flip.0),
+                len: pinned.flips.len() as u64,
+                detail: format!(
+                    "planned damage: {} bytes flipped before recovery",
+                    pinned.flips.len()
+                ),
+            };
+            damage.push(rot.clone());
+            crash_faults.push(rot);
+        }
         {
             let mut run = run.borrow_mut();
             run.outcome.crashes += 1;
@@ -600,9 +617,16 @@ fn record_phase(
     record.faults = fs
         .faults()
         .iter()
-        .map(|fault| PlannedFault {
-            call: fault.index,
-            kind: fault.kind.name().to_string(),
+        .map(|fault| {
+            let flips = fault.bit_flips();
+            PlannedFault {
+                call: fault.index,
+                kind: fault.kind.name().to_string(),
+                rot: (!flips.is_empty()).then(|| PlannedDamage {
+                    file: fault.file.clone(),
+                    flips,
+                }),
+            }
         })
         .collect();
     record.clients = take_recorded_operations(hub, phase, clients);

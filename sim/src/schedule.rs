@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fs::{CrashDecisions, FaultKind, SectorFate, WriteFate};
+use crate::fs::{CrashDecisions, CrashPoint, DataOp, FaultKind, SectorFate, WriteFate};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
@@ -30,6 +30,30 @@ pub struct PhaseSchedule {
     pub crash: PlannedCrash,
     /// What the crash did to each unsynced write.
     pub fates: Fates,
+    /// Bits flipped in the crash image before recovery reads it (rot pinned to a place on the
+    /// disk rather than to a disk call; `shrink` turns bit-rot faults into this).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub damage: Vec<PlannedDamage>,
+}
+
+/// Bits flipped in one file of a crash image: (file offset, mask) pairs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedDamage {
+    pub file: String,
+    pub flips: Vec<(u64, u8)>,
+}
+
+impl PlannedDamage {
+    /// Applies the flips that fall inside the image's copy of the file.
+    pub fn apply(&self, image: &mut crate::fs::DiskImage) {
+        if let Some(bytes) = image.files.get_mut(&self.file) {
+            for &(offset, mask) in &self.flips {
+                if let Some(byte) = bytes.get_mut(offset as usize) {
+                    *byte ^= mask;
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -82,6 +106,10 @@ pub struct PlannedFault {
     /// A fault kind name: write-error, no-space, misdirected-write, lying-fsync, fsync-error,
     /// short-read, bit-rot.
     pub kind: String,
+    /// For bit rot as recorded: the file and the bits it flipped, so `shrink` can pin the
+    /// same damage to the crash image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rot: Option<PlannedDamage>,
 }
 
 /// What ends a crash phase.
@@ -168,8 +196,10 @@ impl Fates {
         }
     }
 
-    /// The explicit decisions, if they parse and fit `pending` writes and `namespace` ops.
-    pub fn decisions(&self, pending: usize, namespace: usize) -> Option<CrashDecisions> {
+    /// The explicit decisions, if they parse and fit the crash point: one fate per unsynced
+    /// operation, a torn fate only for a write with one sector fate per sector it touches, one
+    /// flag per namespace operation, and an order that is a permutation.
+    pub fn decisions(&self, point: &CrashPoint) -> Option<CrashDecisions> {
         let Fates::Explicit {
             writes,
             namespace_applied,
@@ -180,10 +210,25 @@ impl Fates {
         };
         let fates: Option<Vec<WriteFate>> = writes.iter().map(|text| parse_fate(text)).collect();
         let fates = fates?;
+        let pending = point.pending.len();
         let mut sorted = order.clone();
         sorted.sort_unstable();
+        let tears_fit =
+            fates
+                .iter()
+                .zip(&point.pending)
+                .all(|(fate, pending)| match (fate, &pending.op) {
+                    (WriteFate::Torn(sectors), DataOp::Write { data, .. }) => {
+                        !data.is_empty()
+                            && sectors.len()
+                                == pending.op.sectors_touched(point.sector_size_bytes).count()
+                    }
+                    (WriteFate::Torn(_), DataOp::SetLen { .. }) => false,
+                    _ => true,
+                });
         let fits = fates.len() == pending
-            && namespace_applied.len() == namespace
+            && tears_fit
+            && namespace_applied.len() == point.namespace.len()
             && sorted == (0..pending).collect::<Vec<_>>();
         fits.then(|| CrashDecisions {
             fates,
@@ -248,7 +293,11 @@ impl Schedule {
                 Operation::Get { .. } | Operation::Scan { .. } => size.reads += 1,
             }
         }
-        size.faults = self.phases.iter().map(|phase| phase.faults.len()).sum();
+        size.faults = self
+            .phases
+            .iter()
+            .map(|phase| phase.faults.len() + phase.damage.len())
+            .sum();
         size
     }
 }
@@ -257,9 +306,41 @@ impl Schedule {
 mod tests {
     use super::*;
 
+    fn point(write_lens: &[usize], namespace: usize) -> CrashPoint {
+        use crate::fs::{InodeId, NamespaceOp, PendingOp};
+        use std::sync::Arc;
+        CrashPoint {
+            files: Default::default(),
+            pending: write_lens
+                .iter()
+                .enumerate()
+                .map(|(seq, &len)| PendingOp {
+                    seq: seq as u64,
+                    file: "data".into(),
+                    inode: InodeId(1),
+                    op: DataOp::Write {
+                        offset: 0,
+                        data: Arc::new(vec![7; len]),
+                    },
+                    acknowledged: false,
+                })
+                .collect(),
+            namespace: (0..namespace)
+                .map(|seq| NamespaceOp::Remove {
+                    seq: seq as u64,
+                    name: "gone".into(),
+                })
+                .collect(),
+            sector_size_bytes: 512,
+            durable_names: Default::default(),
+            inodes: Default::default(),
+        }
+    }
+
     #[test]
     fn explicit_fates_round_trip_and_refuse_misfits() {
-        // Proves crash decisions survive the text form and are used only where they fit.
+        // Proves crash decisions survive the text form and are used only where they fit,
+        // down to the sector count of each torn write.
         let decisions = CrashDecisions {
             fates: vec![
                 WriteFate::Survives,
@@ -274,9 +355,11 @@ mod tests {
             order: vec![2, 0, 1],
         };
         let fates = Fates::explicit(&decisions);
-        assert_eq!(fates.decisions(3, 1), Some(decisions));
-        assert_eq!(fates.decisions(2, 1), None);
-        assert_eq!(fates.decisions(3, 0), None);
+        assert_eq!(fates.decisions(&point(&[10, 10, 1536], 1)), Some(decisions));
+        assert_eq!(fates.decisions(&point(&[10, 1536], 1)), None);
+        assert_eq!(fates.decisions(&point(&[10, 10, 1536], 0)), None);
+        // Same counts, but the torn write now spans one sector, not three.
+        assert_eq!(fates.decisions(&point(&[10, 10, 100], 1)), None);
         let json = serde_json::to_string(&fates).unwrap();
         assert_eq!(serde_json::from_str::<Fates>(&json).unwrap(), fates);
     }
@@ -308,12 +391,17 @@ mod tests {
                 faults: vec![PlannedFault {
                     call: 12,
                     kind: "lying-fsync".into(),
+                    rot: None,
                 }],
                 crash: PlannedCrash::Step {
                     name: "header-written".into(),
                     skip: 1,
                 },
                 fates: Fates::AllVanish,
+                damage: vec![PlannedDamage {
+                    file: "data".into(),
+                    flips: vec![(9000, 0x10)],
+                }],
             }],
             quiet: vec![vec![]],
         };

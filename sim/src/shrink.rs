@@ -177,6 +177,7 @@ pub fn shrink(
         shrink_phases(&mut search, &mut schedule);
         shrink_quiet(&mut search, &mut schedule);
         shrink_clients(&mut search, &mut schedule);
+        pin_rot_to_the_disk(&mut search, &mut schedule);
         shrink_faults(&mut search, &mut schedule);
         simplify_operations(&mut search, &mut schedule);
         simplify_fates(&mut search, &mut schedule);
@@ -257,6 +258,35 @@ fn shrink_faults(search: &mut Search<'_>, schedule: &mut Schedule) {
             search.fails(&candidate)
         });
         schedule.phases[phase].faults = faults;
+        let damage = minimize(schedule.phases[phase].damage.clone(), |damage| {
+            let mut candidate = schedule.clone();
+            candidate.phases[phase].damage = damage.to_vec();
+            search.fails(&candidate)
+        });
+        schedule.phases[phase].damage = damage;
+    }
+}
+
+/// Bit rot recorded against a disk call moves when work before it is removed; the same flips
+/// applied to the crash image stay put. Each rot is moved to its phase's crash image if the
+/// failure survives that.
+fn pin_rot_to_the_disk(search: &mut Search<'_>, schedule: &mut Schedule) {
+    for phase in 0..schedule.phases.len() {
+        let mut index = 0;
+        while index < schedule.phases[phase].faults.len() {
+            let Some(rot) = schedule.phases[phase].faults[index].rot.clone() else {
+                index += 1;
+                continue;
+            };
+            let mut candidate = schedule.clone();
+            candidate.phases[phase].faults.remove(index);
+            candidate.phases[phase].damage.push(rot);
+            if search.fails(&candidate) {
+                *schedule = candidate;
+            } else {
+                index += 1;
+            }
+        }
     }
 }
 
