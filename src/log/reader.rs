@@ -92,13 +92,21 @@ pub async fn scan<V: Vfs>(vfs: &V, start: u64) -> Result<LogScan> {
                     _ => "end of written log",
                 };
                 // A segment is fsynced before the next one is created, so only the last
-                // segment with data can end in a torn tail. A bad record in a sealed segment
-                // followed by more log is corruption, never a place to silently cut.
+                // segment with data can end in a torn tail: a bad record, or zeros, inside a
+                // sealed segment followed by more log is corruption, never a place to silently
+                // cut. Ending exactly at a segment's end of file with no segment starting there
+                // is a clean end: the next segment's create was never made durable (a crash
+                // can undo it while keeping a later one), and no commit after it can have been
+                // acknowledged, since every synced flush also syncs the directory.
                 // (With no record read at all, recovery reports the missing begin_checkpoint.)
+                let at_end_of_file = matches!(decoded, record::Decoded::End)
+                    && position - segment_start == contents[&segment_start].len() as u64;
                 let later = segments
                     .range(segment_start + 1..)
                     .find(|(_, &len)| len > 0);
-                if let (Some((&later, _)), false) = (later, records.is_empty()) {
+                if let (Some((&later, _)), false, false) =
+                    (later, records.is_empty(), at_end_of_file)
+                {
                     return Err(Error::corruption(
                         segment_name(segment_start),
                         position - segment_start,
@@ -121,4 +129,73 @@ pub async fn scan<V: Vfs>(vfs: &V, start: u64) -> Result<LogScan> {
         segments,
         stop_reason,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::record::encode;
+    use crate::vfs::mem::MemVfs;
+    use crate::vfs::VfsFile;
+    use futures::executor::block_on;
+
+    /// A segment starting at `start` holding begin_checkpoint records back to back.
+    fn segment(start: u64, records: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for count in 0..records {
+            let lsn = start + bytes.len() as u64;
+            encode(
+                Lsn(lsn),
+                &Record::BeginCheckpoint {
+                    checkpoint_count: count as u64,
+                },
+                &mut bytes,
+            );
+        }
+        bytes
+    }
+
+    fn write(vfs: &MemVfs, start: u64, bytes: &[u8]) {
+        block_on(async {
+            let file = vfs.create(&segment_name(start)).await.unwrap();
+            file.write_at(0, bytes).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn a_lost_segment_create_ends_the_log_cleanly() {
+        // Proves a log whose next segment file is missing ends at the sealed segment's end
+        // even if a later segment survived (its create was undone independently).
+        let vfs = MemVfs::new();
+        let first = segment(0, 3);
+        write(&vfs, 0, &first);
+        let later = first.len() as u64 + 500;
+        write(&vfs, later, &segment(later, 2));
+        let scan = block_on(scan(&vfs, 0)).unwrap();
+        assert_eq!(scan.end, first.len() as u64);
+        assert_eq!(scan.records.len(), 3);
+    }
+
+    #[test]
+    fn a_bad_record_in_a_sealed_segment_is_corruption() {
+        // Proves a garbled record with more log after it is reported, not silently cut.
+        let vfs = MemVfs::new();
+        let mut first = segment(0, 3);
+        let second_record = first.len() / 3;
+        first[second_record + 10] ^= 0xff;
+        write(&vfs, 0, &first);
+        let next = first.len() as u64;
+        write(&vfs, next, &segment(next, 2));
+        let error = block_on(scan(&vfs, 0)).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Corruption {
+                    structure: Structure::LogRecord,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
 }
