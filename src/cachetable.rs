@@ -42,6 +42,9 @@ pub(crate) struct PendingCheckpoint {
     pub next_page_id: PageId,
     /// Begin-time copies of pending pages that writers modified since.
     pub clones: BTreeMap<PageId, Node>,
+    /// The header write was issued: the header may be on disk, so this checkpoint's blocks
+    /// must never be freed, whatever fails afterwards.
+    pub header_written: bool,
 }
 
 /// A page encoded for the checkpoint, with a block reserved for it.
@@ -255,11 +258,16 @@ impl Cachetable {
     /// A checkpoint failed midway: forget its clones and pending bits (the pages stay dirty, so
     /// the next checkpoint writes their live versions) and drop the inprogress translation.
     pub fn abandon_checkpoint(&mut self) {
-        if self.checkpoint.take().is_some() {
+        if let Some(checkpoint) = self.checkpoint.take() {
             for page in self.pages.values_mut() {
                 page.pending = false;
             }
-            self.blocks.abandon_checkpoint();
+            // Once the header write was issued the header may be durable and point at these
+            // blocks; they stay referenced. Every failure from there on poisons the engine, so
+            // no later checkpoint needs the inprogress translation freed.
+            if !checkpoint.header_written {
+                self.blocks.abandon_checkpoint();
+            }
         }
     }
 

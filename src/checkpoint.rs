@@ -15,8 +15,10 @@
 //! translation referenced (checkpointed = inprogress); remove log segments wholly before the
 //! checkpoint LSN.
 //!
-//! A failed data-file sync poisons the engine; a failed write abandons the checkpoint (the
-//! previous one stays the latest) without poisoning.
+//! A failed data-file sync poisons the engine; a failed page or translation write abandons the
+//! checkpoint (the previous one stays the latest) without poisoning. Once the header write is
+//! issued the checkpoint may be durable: a failure from there on (header write or sync, the
+//! end_checkpoint record) poisons, and the checkpoint's blocks are never freed.
 
 use std::collections::BTreeMap;
 
@@ -95,6 +97,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             root: state.cache.root,
             next_page_id: state.cache.next_page_id,
             clones: BTreeMap::new(),
+            header_written: false,
         });
         tracing::debug!(count, %lsn, pending, "begin_checkpoint");
         self.step(count, CheckpointStep::PendingBitsSet);
@@ -226,8 +229,18 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             self.sync_data().await?;
         }
         self.step(count, CheckpointStep::TranslationSynced);
-        self.write_data(HEADER_SLOT_OFFSETS[header.slot()], &header.encode())
-            .await?;
+        if let Some(checkpoint) = self.state.lock().await.cache.checkpoint.as_mut() {
+            checkpoint.header_written = true;
+        }
+        // What a failed header write left in its slot is unknown, so it poisons like a failed
+        // sync: the checkpoint's blocks are never freed and recovery decides from the disk.
+        if let Err(error) = self
+            .write_data(HEADER_SLOT_OFFSETS[header.slot()], &header.encode())
+            .await
+        {
+            self.poison(&error);
+            return Err(error);
+        }
         self.step(count, CheckpointStep::HeaderWritten);
         self.sync_data().await?;
         self.step(count, CheckpointStep::HeaderSynced);

@@ -1,6 +1,8 @@
 //! A failed (torn) data-file write during a checkpoint abandons that checkpoint without
 //! poisoning the engine: the previous checkpoint stays the latest, commits go on, the next
-//! checkpoint succeeds, and a crash at either point recovers every commit.
+//! checkpoint succeeds, and a crash at either point recovers every commit. The one exception
+//! is the header write: what it left in its slot is unknown, so it poisons, and recovery from
+//! the disk still holds every commit.
 
 mod common;
 
@@ -25,6 +27,7 @@ fn a_failed_checkpoint_write_abandons_the_checkpoint_without_losing_data() {
     block_on(async {
         let options = small_options(SyncMode::Instant);
         let mut failed_at = Vec::new();
+        let mut header_failures = 0;
         // Fail the n-th data write of one checkpoint, for every n until the checkpoint has fewer writes.
         for n in 0..64i64 {
             let vfs = FailingVfs::new();
@@ -57,6 +60,16 @@ fn a_failed_checkpoint_write_abandons_the_checkpoint_without_losing_data() {
                 }
                 Err(Error::Io { op: "write", .. }) => failed_at.push(n),
                 Err(other) => panic!("write {n}: the checkpoint failed with {other}"),
+            }
+            if engine.poisoned().is_some() {
+                header_failures += 1;
+                let crashed = open_mem(vfs.inner.crash_image(), &options).await.unwrap();
+                assert_same(
+                    &crashed.scan_all().await.unwrap(),
+                    &model,
+                    &format!("write {n}: crash after a failed header write"),
+                );
+                continue;
             }
             assert!(
                 engine.poisoned().is_none(),
@@ -120,5 +133,6 @@ fn a_failed_checkpoint_write_abandons_the_checkpoint_without_losing_data() {
             failed_at.len() >= 3,
             "only writes {failed_at:?} were failed"
         );
+        assert_eq!(header_failures, 1, "exactly the header write poisons");
     });
 }
