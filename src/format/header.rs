@@ -7,6 +7,7 @@
 //! valid slot wins; an invalid other slot is reported as a warning, not an error, because the
 //! chosen checkpoint does not depend on it.
 
+use super::reader::{read_u32, read_u64};
 use crate::format::translation::BlockRef;
 use crate::types::{Lsn, PageId};
 
@@ -199,18 +200,6 @@ fn describe(state: &SlotState) -> String {
         SlotState::Valid(header) => format!("valid (checkpoint {})", header.checkpoint_count),
         SlotState::Invalid { reason } => reason.clone(),
     }
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
-    let mut raw = [0u8; 4];
-    raw.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(raw)
-}
-
-fn read_u64(bytes: &[u8], at: usize) -> u64 {
-    let mut raw = [0u8; 8];
-    raw.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(raw)
 }
 
 #[cfg(test)]

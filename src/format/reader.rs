@@ -40,6 +40,16 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The little-endian u32 at `at`; the caller checked the bounds.
+pub(crate) fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// The little-endian u64 at `at`; the caller checked the bounds.
+pub(crate) fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::Reader;

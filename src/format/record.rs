@@ -7,7 +7,7 @@
 //! pass as the next one. Recovery reads records in order and stops at the first that is not a
 //! whole, verified record carrying the expected LSN.
 
-use super::reader::Reader;
+use super::reader::{read_u32, read_u64, Reader};
 use crate::types::{Lsn, Write};
 
 /// Bytes of framing before the payload: len u32, crc u32, lsn u64, kind u8.
@@ -241,18 +241,6 @@ fn frame_checksum(frame: &[u8]) -> u32 {
     hasher.update(&frame[..4]);
     hasher.update(&frame[8..]);
     hasher.finalize()
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
-    let mut raw = [0u8; 4];
-    raw.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(raw)
-}
-
-fn read_u64(bytes: &[u8], at: usize) -> u64 {
-    let mut raw = [0u8; 8];
-    raw.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(raw)
 }
 
 #[cfg(test)]

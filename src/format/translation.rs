@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use super::reader::{read_u32, read_u64};
 use crate::format::header::DATA_START;
 use crate::types::PageId;
 
@@ -187,18 +188,6 @@ impl Translation {
         }
         Ok(Translation { entries })
     }
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
-    let mut raw = [0u8; 4];
-    raw.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(raw)
-}
-
-fn read_u64(bytes: &[u8], at: usize) -> u64 {
-    let mut raw = [0u8; 8];
-    raw.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(raw)
 }
 
 #[cfg(test)]
