@@ -134,7 +134,9 @@ impl Model {
     }
 }
 
-/// The first difference between two states, in words: key, expected and found value.
+/// The first difference between two states, in words: key, expected and found value. When both
+/// values exist, they are shown from just before the first byte where they differ, so that a
+/// single flipped bit deep in a long value is visible in the message.
 pub fn first_difference(expected: &State, found: &State) -> Option<String> {
     if expected == found {
         return None;
@@ -144,35 +146,69 @@ pub fn first_difference(expected: &State, found: &State) -> Option<String> {
         let (left, right) = (expected.get(key), found.get(key));
         if left != right {
             let mut text = String::new();
-            let _ = write!(
-                text,
-                "key {}: expected {}, found {}",
-                show(Some(key)),
-                show(left),
-                show(right)
-            );
+            let _ = write!(text, "key {}: ", show(Some(key)));
+            match (left, right) {
+                (Some(left), Some(right)) => {
+                    let at = left
+                        .iter()
+                        .zip(right.iter())
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(left.len().min(right.len()));
+                    let from = if at < SHOWN { 0 } else { at - SHOWN / 3 };
+                    let _ = write!(
+                        text,
+                        "expected {}, found {}",
+                        show_from(left, from),
+                        show_from(right, from)
+                    );
+                    if from > 0 {
+                        let _ = write!(text, " (first difference at byte {at})");
+                    }
+                }
+                _ => {
+                    let _ = write!(text, "expected {}, found {}", show(left), show(right));
+                }
+            }
             return Some(text);
         }
     }
     None
 }
 
+/// How many bytes of a key or value a message shows.
+const SHOWN: usize = 24;
+
 /// A key or value for a message: printable ASCII as text, else hex; long values cut.
 pub fn show(bytes: Option<&Vec<u8>>) -> String {
-    let Some(bytes) = bytes else {
-        return "nothing".to_string();
-    };
-    let cut = &bytes[..bytes.len().min(24)];
-    let more = if bytes.len() > cut.len() {
-        format!("… ({} bytes)", bytes.len())
+    match bytes {
+        Some(bytes) => show_from(bytes, 0),
+        None => "nothing".to_string(),
+    }
+}
+
+/// [`SHOWN`] bytes of `bytes` starting at `from`, marked with `…` where cut.
+fn show_from(bytes: &[u8], from: usize) -> String {
+    let from = from.min(bytes.len());
+    let cut = &bytes[from..bytes.len().min(from + SHOWN)];
+    let before = if from > 0 { "…" } else { "" };
+    let more = if from + cut.len() < bytes.len() || from > 0 {
+        format!(
+            "{}({} bytes)",
+            if from + cut.len() < bytes.len() {
+                "… "
+            } else {
+                " "
+            },
+            bytes.len()
+        )
     } else {
         String::new()
     };
     if cut.iter().all(|b| b.is_ascii_graphic()) {
-        format!("{:?}{more}", String::from_utf8_lossy(cut))
+        format!("{before}{:?}{more}", String::from_utf8_lossy(cut))
     } else {
         let hex: String = cut.iter().map(|b| format!("{b:02x}")).collect();
-        format!("0x{hex}{more}")
+        format!("{before}0x{hex}{more}")
     }
 }
 
@@ -238,5 +274,24 @@ mod tests {
             "{message}"
         );
         assert_eq!(first_difference(&expected, &expected), None);
+    }
+
+    #[test]
+    fn first_difference_shows_where_long_values_differ() {
+        // Proves a one-byte change past the shown prefix appears in the message, with its index.
+        let value = b"p1c1t22-acgtstojhpzidvgjqwertyuiopasdfghjkl".to_vec();
+        let mut changed = value.clone();
+        changed[37] ^= 0x01;
+        let expected = State::from([(b"k".to_vec(), value.clone())]);
+        let found = State::from([(b"k".to_vec(), changed.clone())]);
+        let message = first_difference(&expected, &found).unwrap();
+        let window = |bytes: &[u8]| String::from_utf8_lossy(&bytes[29..bytes.len()]).to_string();
+        assert!(
+            message.contains(&window(&value))
+                && message.contains(&window(&changed))
+                && message.contains("first difference at byte 37")
+                && message.contains(&format!("({} bytes)", value.len())),
+            "{message}"
+        );
     }
 }
