@@ -204,7 +204,7 @@ fn show_from(bytes: &[u8], from: usize) -> String {
     } else {
         String::new()
     };
-    if cut.iter().all(|b| b.is_ascii_graphic()) {
+    if cut.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
         format!("{before}{:?}{more}", String::from_utf8_lossy(cut))
     } else {
         let hex: String = cut.iter().map(|b| format!("{b:02x}")).collect();

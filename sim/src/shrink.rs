@@ -7,14 +7,21 @@
 //! work, whole clients, operations, writes within a commit, faults, think times, value lengths,
 //! and crash fates (everything vanishes, or everything survives). The result is a scenario file
 //! plus its schedule that replays deterministically with `replay`.
+//!
+//! Bit rot is first pinned to the crash image (a file offset, not a disk call). Removing work
+//! moves pages around, so a removal that stops the failure only because the rot now lands on
+//! bytes nobody reads is retried with the rot moved onto bytes that candidate's recovery did
+//! read (a few offsets spread over them). Without that, a rot-driven failure such as a skipped
+//! page checksum barely shrinks: nearly every removal shifts the page the rot must hit.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::driver::{run_seed_full, SeedOptions};
+use crate::fs::TraceEvent;
 use crate::outcome::{Failure, FailureKind};
 use crate::scenario::Scenario;
-use crate::schedule::{Fates, Operation, Schedule, ScheduleSize};
+use crate::schedule::{Fates, Operation, PlannedDamage, Schedule, ScheduleSize, ScheduledWrite};
 
 /// Replays a shrink may spend by default.
 pub const RUNS_DEFAULT: u64 = 4000;
@@ -60,23 +67,74 @@ struct Search<'a> {
     budget: usize,
 }
 
+/// How many other places on the disk a pinned rot is tried at when a candidate stops failing.
+const RETARGETS: usize = 8;
+
 impl Search<'_> {
     /// Replays `schedule`; true if it fails with the kind being shrunk.
     fn fails(&mut self, schedule: &Schedule) -> bool {
-        if self.runs >= self.budget {
+        if self.exhausted() {
             return false;
         }
         self.runs += 1;
-        let outcome = self.replay(schedule).outcome;
-        outcome
+        self.replay(schedule, false)
+            .outcome
             .failure
             .is_some_and(|failure| failure.kind == self.kind)
     }
 
-    fn replay(&self, schedule: &Schedule) -> crate::driver::SeedRun {
+    /// `candidate` if it still fails with the kind being shrunk. If it passes and carries rot
+    /// pinned to a crash image, the rot may simply have stopped landing on data recovery
+    /// reads: removing work moves every page. Then the rot is moved, one flip at a time, onto
+    /// bytes that candidate's recovery did read, and the first such candidate that fails is
+    /// returned. The bug is the same; only where the disk rotted changed.
+    fn reproduce(&mut self, candidate: Schedule) -> Option<Schedule> {
+        if self.exhausted() {
+            return None;
+        }
+        self.runs += 1;
+        let damaged = candidate
+            .phases
+            .iter()
+            .any(|phase| !phase.damage.is_empty());
+        let run = self.replay(&candidate, damaged);
+        if run
+            .outcome
+            .failure
+            .is_some_and(|failure| failure.kind == self.kind)
+        {
+            return Some(candidate);
+        }
+        for phase in 0..candidate.phases.len() {
+            let Some(first) = candidate.phases[phase].damage.first() else {
+                continue;
+            };
+            let file = first.file.clone();
+            let mask = first.flips.first().map_or(1, |flip| flip.1);
+            let reads = recovery_reads(&run.trace, phase as u32 + 1, &file);
+            for offset in spread(&reads, RETARGETS) {
+                let damage = vec![PlannedDamage {
+                    file: file.clone(),
+                    flips: vec![(offset, mask)],
+                }];
+                if candidate.phases[phase].damage == damage {
+                    continue;
+                }
+                let mut moved = candidate.clone();
+                moved.phases[phase].damage = damage;
+                if self.fails(&moved) {
+                    return Some(moved);
+                }
+            }
+        }
+        None
+    }
+
+    fn replay(&self, schedule: &Schedule, record_trace: bool) -> crate::driver::SeedRun {
         let options = SeedOptions {
             canary: self.canary.clone(),
             schedule: Some(Arc::new(schedule.clone())),
+            record_trace,
             ..SeedOptions::default()
         };
         run_seed_full(self.scenario, self.seed, &options)
@@ -85,6 +143,87 @@ impl Search<'_> {
     fn exhausted(&self) -> bool {
         self.runs >= self.budget
     }
+
+    /// Tries `candidate`; keeps it (or its retargeted form) in `schedule` if it still fails.
+    fn accept(&mut self, schedule: &mut Schedule, candidate: Schedule) -> bool {
+        match self.reproduce(candidate) {
+            Some(kept) => {
+                *schedule = kept;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Delta-debugs one list of the schedule, read by `get` and written by `set`, keeping every
+    /// accepted candidate whole (a retargeted rot included). An empty list is tried only when
+    /// `empty_allowed`.
+    fn minimize_part<T: Clone>(
+        &mut self,
+        schedule: &mut Schedule,
+        get: impl Fn(&Schedule) -> Vec<T>,
+        set: impl Fn(&mut Schedule, &[T]),
+        empty_allowed: bool,
+    ) {
+        let items = get(schedule);
+        minimize(items, |items| {
+            if items.is_empty() && !empty_allowed {
+                return false;
+            }
+            let mut candidate = schedule.clone();
+            set(&mut candidate, items);
+            self.accept(schedule, candidate)
+        });
+    }
+}
+
+/// The byte ranges of `file` that the recovery opening phase `phase`'s disk read before
+/// anything wrote to that file, merged and in offset order.
+fn recovery_reads(trace: &[(u32, TraceEvent)], phase: u32, file: &str) -> Vec<(u64, u64)> {
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for (_, event) in trace.iter().filter(|(number, _)| *number == phase) {
+        if event.file != file {
+            continue;
+        }
+        match (event.op, &event.result) {
+            ("write" | "set_len", _) => break,
+            ("read", Ok(count)) if *count > 0 => {
+                ranges.push((event.offset, event.offset + count));
+            }
+            _ => {}
+        }
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (start, end) in ranges {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+/// `count` offsets spread evenly over the bytes of `ranges` (the middle of each of `count`
+/// equal shares), so the tries cover every structure recovery read.
+fn spread(ranges: &[(u64, u64)], count: usize) -> Vec<u64> {
+    let total: u64 = ranges.iter().map(|(start, end)| end - start).sum();
+    if total == 0 {
+        return Vec::new();
+    }
+    let mut offsets = Vec::new();
+    for share in 0..count as u64 {
+        let mut position = total * (2 * share + 1) / (2 * count as u64);
+        for &(start, end) in ranges {
+            if position < end - start {
+                offsets.push(start + position);
+                break;
+            }
+            position -= end - start;
+        }
+    }
+    offsets.dedup();
+    offsets
 }
 
 /// Removes as many items as possible while `fails` holds (ddmin: chunks halve until single
@@ -159,7 +298,7 @@ pub fn shrink(
     };
     if !search.fails(&schedule) {
         let found = search
-            .replay(&schedule)
+            .replay(&schedule, false)
             .outcome
             .failure
             .map_or("a pass".to_string(), |f| f.kind.name().to_string());
@@ -171,13 +310,14 @@ pub fn shrink(
     }
     let before = schedule.size();
 
-    // Passes repeat until one changes nothing (or the budget runs out).
+    // Passes repeat until one changes nothing (or the budget runs out). Rot is pinned to the
+    // disk first, so that every later removal can move it where recovery still reads.
     loop {
         let start = schedule.clone();
+        pin_rot_to_the_disk(&mut search, &mut schedule);
         shrink_phases(&mut search, &mut schedule);
         shrink_quiet(&mut search, &mut schedule);
         shrink_clients(&mut search, &mut schedule);
-        pin_rot_to_the_disk(&mut search, &mut schedule);
         shrink_faults(&mut search, &mut schedule);
         simplify_operations(&mut search, &mut schedule);
         simplify_fates(&mut search, &mut schedule);
@@ -186,7 +326,7 @@ pub fn shrink(
         }
     }
 
-    let last = search.replay(&schedule);
+    let last = search.replay(&schedule, false);
     let failure = last.outcome.failure.clone().unwrap_or(failure);
     Ok(Shrunk {
         failure,
@@ -200,70 +340,66 @@ pub fn shrink(
 }
 
 fn shrink_phases(search: &mut Search<'_>, schedule: &mut Schedule) {
-    let phases = minimize(schedule.phases.clone(), |phases| {
-        !phases.is_empty()
-            && search.fails(&Schedule {
-                phases: phases.to_vec(),
-                ..schedule.clone()
-            })
-    });
-    schedule.phases = phases;
+    search.minimize_part(
+        schedule,
+        |schedule| schedule.phases.clone(),
+        |schedule, phases| schedule.phases = phases.to_vec(),
+        false,
+    );
 }
 
 fn shrink_quiet(search: &mut Search<'_>, schedule: &mut Schedule) {
-    let quiet = minimize(schedule.quiet.clone(), |quiet| {
-        search.fails(&Schedule {
-            quiet: quiet.to_vec(),
-            ..schedule.clone()
-        })
-    });
-    schedule.quiet = quiet;
+    search.minimize_part(
+        schedule,
+        |schedule| schedule.quiet.clone(),
+        |schedule, quiet| schedule.quiet = quiet.to_vec(),
+        true,
+    );
     for client in 0..schedule.quiet.len() {
-        let operations = minimize(schedule.quiet[client].clone(), |operations| {
-            let mut candidate = schedule.clone();
-            candidate.quiet[client] = operations.to_vec();
-            search.fails(&candidate)
-        });
-        schedule.quiet[client] = operations;
+        search.minimize_part(
+            schedule,
+            |schedule| schedule.quiet[client].clone(),
+            |schedule, operations| schedule.quiet[client] = operations.to_vec(),
+            true,
+        );
     }
 }
 
 fn shrink_clients(search: &mut Search<'_>, schedule: &mut Schedule) {
     for phase in 0..schedule.phases.len() {
-        let clients = minimize(schedule.phases[phase].clients.clone(), |clients| {
-            let mut candidate = schedule.clone();
-            candidate.phases[phase].clients = clients.to_vec();
-            search.fails(&candidate)
-        });
-        schedule.phases[phase].clients = clients;
+        search.minimize_part(
+            schedule,
+            |schedule| schedule.phases[phase].clients.clone(),
+            |schedule, clients| schedule.phases[phase].clients = clients.to_vec(),
+            true,
+        );
         for client in 0..schedule.phases[phase].clients.len() {
-            let operations = minimize(
-                schedule.phases[phase].clients[client].clone(),
-                |operations| {
-                    let mut candidate = schedule.clone();
-                    candidate.phases[phase].clients[client] = operations.to_vec();
-                    search.fails(&candidate)
+            search.minimize_part(
+                schedule,
+                |schedule| schedule.phases[phase].clients[client].clone(),
+                |schedule, operations| {
+                    schedule.phases[phase].clients[client] = operations.to_vec();
                 },
+                true,
             );
-            schedule.phases[phase].clients[client] = operations;
         }
     }
 }
 
 fn shrink_faults(search: &mut Search<'_>, schedule: &mut Schedule) {
     for phase in 0..schedule.phases.len() {
-        let faults = minimize(schedule.phases[phase].faults.clone(), |faults| {
-            let mut candidate = schedule.clone();
-            candidate.phases[phase].faults = faults.to_vec();
-            search.fails(&candidate)
-        });
-        schedule.phases[phase].faults = faults;
-        let damage = minimize(schedule.phases[phase].damage.clone(), |damage| {
-            let mut candidate = schedule.clone();
-            candidate.phases[phase].damage = damage.to_vec();
-            search.fails(&candidate)
-        });
-        schedule.phases[phase].damage = damage;
+        search.minimize_part(
+            schedule,
+            |schedule| schedule.phases[phase].faults.clone(),
+            |schedule, faults| schedule.phases[phase].faults = faults.to_vec(),
+            true,
+        );
+        search.minimize_part(
+            schedule,
+            |schedule| schedule.phases[phase].damage.clone(),
+            |schedule, damage| schedule.phases[phase].damage = damage.to_vec(),
+            true,
+        );
     }
 }
 
@@ -281,9 +417,7 @@ fn pin_rot_to_the_disk(search: &mut Search<'_>, schedule: &mut Schedule) {
             let mut candidate = schedule.clone();
             candidate.phases[phase].faults.remove(index);
             candidate.phases[phase].damage.push(rot);
-            if search.fails(&candidate) {
-                *schedule = candidate;
-            } else {
+            if !search.accept(schedule, candidate) {
                 index += 1;
             }
         }
@@ -304,6 +438,16 @@ fn operation_addresses(schedule: &Schedule) -> Vec<(Option<usize>, usize, usize)
     addresses
 }
 
+fn operation(
+    schedule: &Schedule,
+    (phase, client, index): (Option<usize>, usize, usize),
+) -> &Operation {
+    match phase {
+        Some(phase) => &schedule.phases[phase].clients[client][index],
+        None => &schedule.quiet[client][index],
+    }
+}
+
 fn operation_mut(
     schedule: &mut Schedule,
     (phase, client, index): (Option<usize>, usize, usize),
@@ -314,46 +458,51 @@ fn operation_mut(
     }
 }
 
+/// The writes of the commit at `address` (nothing for a read).
+fn writes_at(
+    schedule: &mut Schedule,
+    address: (Option<usize>, usize, usize),
+) -> Option<&mut Vec<ScheduledWrite>> {
+    match operation_mut(schedule, address) {
+        Operation::Commit { writes, .. } => Some(writes),
+        _ => None,
+    }
+}
+
 /// Fewer writes per commit, shorter values, no think time: each kept only if it still fails.
 fn simplify_operations(search: &mut Search<'_>, schedule: &mut Schedule) {
     for address in operation_addresses(schedule) {
         if search.exhausted() {
             return;
         }
-        if let Operation::Commit { writes, .. } = operation_mut(schedule, address).clone() {
-            let kept = minimize(writes, |writes| {
-                if writes.is_empty() {
-                    return false;
-                }
-                let mut candidate = schedule.clone();
-                if let Operation::Commit { writes: slot, .. } =
-                    operation_mut(&mut candidate, address)
-                {
-                    *slot = writes.to_vec();
-                }
-                search.fails(&candidate)
-            });
-            if let Operation::Commit { writes, .. } = operation_mut(schedule, address) {
-                *writes = kept;
-            }
-            let mut candidate = schedule.clone();
-            if let Operation::Commit { writes, .. } = operation_mut(&mut candidate, address) {
-                for write in writes.iter_mut() {
-                    if let Some(value) = &mut write.value {
-                        value.truncate(value.find('-').map_or(1, |dash| dash + 1));
+        if writes_at(schedule, address).is_some() {
+            search.minimize_part(
+                schedule,
+                |schedule| match operation(schedule, address) {
+                    Operation::Commit { writes, .. } => writes.clone(),
+                    _ => Vec::new(),
+                },
+                |schedule, kept| {
+                    if let Some(writes) = writes_at(schedule, address) {
+                        *writes = kept.to_vec();
                     }
+                },
+                false,
+            );
+            let mut candidate = schedule.clone();
+            for write in writes_at(&mut candidate, address).into_iter().flatten() {
+                if let Some(value) = &mut write.value {
+                    value.truncate(value.find('-').map_or(1, |dash| dash + 1));
                 }
             }
-            if candidate != *schedule && search.fails(&candidate) {
-                *schedule = candidate;
+            if candidate != *schedule {
+                search.accept(schedule, candidate);
             }
         }
         if operation_mut(schedule, address).think_us() > 0 {
             let mut candidate = schedule.clone();
             operation_mut(&mut candidate, address).set_think_us(0);
-            if search.fails(&candidate) {
-                *schedule = candidate;
-            }
+            search.accept(schedule, candidate);
         }
     }
 }
@@ -368,9 +517,7 @@ fn simplify_fates(search: &mut Search<'_>, schedule: &mut Schedule) {
             }
             let mut candidate = schedule.clone();
             candidate.phases[phase].fates = fates;
-            if search.fails(&candidate) {
-                *schedule = candidate;
-            }
+            search.accept(schedule, candidate);
         }
     }
 }
@@ -447,7 +594,62 @@ pub fn replay_command(scenario_path: &Path, seed: u64, canary: Option<&str>) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::minimize;
+    use std::io;
+
+    use super::{minimize, recovery_reads, spread};
+    use crate::fs::TraceEvent;
+
+    fn call(
+        op: &'static str,
+        file: &str,
+        offset: u64,
+        result: Result<u64, io::ErrorKind>,
+    ) -> TraceEvent {
+        TraceEvent {
+            index: 0,
+            time_nanos: 0,
+            op,
+            file: file.to_string(),
+            offset,
+            len: result.unwrap_or(0),
+            result,
+            fault: None,
+        }
+    }
+
+    #[test]
+    fn recovery_reads_are_the_phase_reads_before_the_first_write() {
+        // Proves the rot targets come only from the given phase's recovery of the given file:
+        // overlapping reads merge, failed reads and other files are ignored, and a write ends
+        // the list (past it the bytes are no longer the crash image's).
+        let trace = vec![
+            (1, call("read", "data", 0, Ok(512))),
+            (2, call("read", "data", 4096, Ok(512))),
+            (2, call("read", "log-0", 0, Ok(4096))),
+            (2, call("read", "data", 8192, Ok(100))),
+            (2, call("read", "data", 8150, Ok(60))),
+            (2, call("read", "data", 9000, Err(io::ErrorKind::Other))),
+            (2, call("read", "data", 0, Ok(512))),
+            (2, call("write", "data", 12288, Ok(0))),
+            (2, call("read", "data", 20000, Ok(512))),
+        ];
+        assert_eq!(
+            recovery_reads(&trace, 2, "data"),
+            vec![(0, 512), (4096, 4608), (8150, 8292)]
+        );
+        assert!(recovery_reads(&trace, 3, "data").is_empty());
+    }
+
+    #[test]
+    fn spread_covers_every_range_in_order() {
+        // Proves the tries land inside the ranges, one per equal share, across all of them.
+        let ranges = [(0, 100), (1000, 1100)];
+        assert_eq!(spread(&ranges, 4), vec![25, 75, 1025, 1075]);
+        assert_eq!(spread(&ranges, 1), vec![1000]);
+        assert!(spread(&[], 8).is_empty());
+        let many = spread(&[(10, 13)], 8);
+        assert!(many.iter().all(|offset| (10..13).contains(offset)) && many.len() <= 3);
+    }
 
     #[test]
     fn minimize_finds_the_one_item_that_matters() {
