@@ -205,7 +205,16 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
     }
 
     pub(crate) fn step(&self, count: u64, step: CheckpointStep) {
-        tracing::debug!(count, step = step.name(), ?step, "checkpoint step");
+        match step {
+            CheckpointStep::PageWritten { page_id, index } => tracing::debug!(
+                checkpoint = count,
+                step = step.name(),
+                page = page_id,
+                index,
+                "checkpoint step"
+            ),
+            _ => tracing::debug!(checkpoint = count, step = step.name(), "checkpoint step"),
+        }
         self.observer.checkpoint_step(count, step);
     }
 

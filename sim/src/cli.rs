@@ -8,6 +8,7 @@
 mod bench;
 mod check_determinism;
 mod explore;
+mod log_format;
 mod replay;
 mod run;
 mod seeds;
@@ -262,6 +263,8 @@ fn install_logging(default_level: &str) {
     // A subscriber may already be installed (tests call `execute` repeatedly); keep it.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .event_format(log_format::SimulatedLine)
         .with_env_filter(filter)
         .try_init();
 }

@@ -16,9 +16,9 @@ use crate::scenario::Scenario;
 pub fn replay(arguments: ReplayArguments) -> anyhow::Result<i32> {
     check_canary(arguments.common.canary.as_deref())?;
     install_logging(if arguments.verbose {
-        "crashpoint=trace,crashpoint_sim=trace,warn"
+        "crashpoint=trace,crashpoint_sim=trace,madsim=error,warn"
     } else {
-        "crashpoint=info,crashpoint_sim=info,warn"
+        "crashpoint=info,crashpoint_sim=info,madsim=error,warn"
     });
     let scenario = resolve_scenario(&arguments.scenario)?;
     if scenario.swarm {
