@@ -522,10 +522,7 @@ async fn simulate(
                 file: pinned.file.clone(),
                 offset: pinned.flips.first().map_or(0, |flip| flip.0),
                 len: pinned.flips.len() as u64,
-                detail: format!(
-                    "planned damage: {} bytes flipped before recovery",
-                    pinned.flips.len()
-                ),
+                detail: format!("planned damage before recovery: {}", pinned.describe()),
             };
             damage.push(rot.clone());
             crash_faults.push(rot);
@@ -544,6 +541,9 @@ async fn simulate(
         }
         let cause = hub.lock().crash_cause.clone().unwrap_or_default();
         tracing::info!(crash_index, cause, image = image.digest(), "crash");
+        for pinned in planned.map_or(&[][..], |planned| &planned.damage) {
+            tracing::info!(damage = %pinned.describe(), "bit rot pinned to the crash image");
+        }
 
         fs = SimFs::from_image(
             image,

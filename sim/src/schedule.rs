@@ -44,6 +44,16 @@ pub struct PlannedDamage {
 }
 
 impl PlannedDamage {
+    /// The flips in words: `bits 0x10 of byte 9250 of data, ...`.
+    pub fn describe(&self) -> String {
+        let flips: Vec<String> = self
+            .flips
+            .iter()
+            .map(|(offset, mask)| format!("bits {mask:#04x} of byte {offset}"))
+            .collect();
+        format!("{} of {}", flips.join(", "), self.file)
+    }
+
     /// Applies the flips that fall inside the image's copy of the file.
     pub fn apply(&self, image: &mut crate::fs::DiskImage) {
         if let Some(bytes) = image.files.get_mut(&self.file) {
@@ -362,6 +372,24 @@ mod tests {
         assert_eq!(fates.decisions(&point(&[10, 10, 100], 1)), None);
         let json = serde_json::to_string(&fates).unwrap();
         assert_eq!(serde_json::from_str::<Fates>(&json).unwrap(), fates);
+    }
+
+    #[test]
+    fn planned_damage_flips_and_names_its_bits() {
+        // Proves damage flips exactly its bits inside the file, ignores offsets past its end,
+        // and says in words which bits of which bytes it flipped.
+        let damage = PlannedDamage {
+            file: "data".into(),
+            flips: vec![(1, 0x10), (9, 0x01)],
+        };
+        let mut image = crate::fs::DiskImage::default();
+        image.files.insert("data".into(), vec![0x30; 4]);
+        damage.apply(&mut image);
+        assert_eq!(image.files["data"], vec![0x30, 0x20, 0x30, 0x30]);
+        assert_eq!(
+            damage.describe(),
+            "bits 0x10 of byte 1, bits 0x01 of byte 9 of data"
+        );
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! failure. Then decisions are removed and simplified, delta-debugging style, keeping each
 //! change only while the same kind of check still fails: whole crash phases, the quiet phase's
 //! work, whole clients, operations, writes within a commit, faults, think times, value lengths,
-//! and crash fates (everything vanishes, or everything survives). The result is a scenario file
-//! plus its schedule that replays deterministically with `replay`.
+//! crash fates (everything vanishes, or everything survives) and crash times (the crash comes
+//! when the clients finish). The result is a scenario file plus its schedule that replays
+//! deterministically with `replay`.
 //!
 //! Bit rot is first pinned to the crash image (a file offset, not a disk call). Removing work
 //! moves pages around, so a removal that stops the failure only because the rot now lands on
@@ -21,7 +22,9 @@ use crate::driver::{run_seed_full, SeedOptions};
 use crate::fs::TraceEvent;
 use crate::outcome::{Failure, FailureKind};
 use crate::scenario::Scenario;
-use crate::schedule::{Fates, Operation, PlannedDamage, Schedule, ScheduleSize, ScheduledWrite};
+use crate::schedule::{
+    Fates, Operation, PlannedCrash, PlannedDamage, Schedule, ScheduleSize, ScheduledWrite,
+};
 
 /// Replays a shrink may spend by default.
 pub const RUNS_DEFAULT: u64 = 4000;
@@ -320,7 +323,7 @@ pub fn shrink(
         shrink_clients(&mut search, &mut schedule);
         shrink_faults(&mut search, &mut schedule);
         simplify_operations(&mut search, &mut schedule);
-        simplify_fates(&mut search, &mut schedule);
+        simplify_crashes(&mut search, &mut schedule);
         if schedule == start || search.exhausted() {
             break;
         }
@@ -507,8 +510,15 @@ fn simplify_operations(search: &mut Search<'_>, schedule: &mut Schedule) {
     }
 }
 
-fn simplify_fates(search: &mut Search<'_>, schedule: &mut Schedule) {
+/// Crash fates reduced to all-vanish or all-survive, and a crash at a time turned into a crash
+/// when the clients finish (the simpler story, when the failure survives it).
+fn simplify_crashes(search: &mut Search<'_>, schedule: &mut Schedule) {
     for phase in 0..schedule.phases.len() {
+        if matches!(schedule.phases[phase].crash, PlannedCrash::Time { .. }) {
+            let mut candidate = schedule.clone();
+            candidate.phases[phase].crash = PlannedCrash::EndOfPhase;
+            search.accept(schedule, candidate);
+        }
         for fates in [Fates::AllVanish, Fates::AllSurvive] {
             if schedule.phases[phase].fates == fates
                 || schedule.phases[phase].fates == Fates::AllVanish
