@@ -473,7 +473,20 @@ fn writes_at(
 }
 
 /// Fewer writes per commit, shorter values, no think time: each kept only if it still fails.
+/// Think time goes first for all operations at once (the failure often needs only the order
+/// of commits and checkpoints, and no pauses make a shorter story), then one at a time.
 fn simplify_operations(search: &mut Search<'_>, schedule: &mut Schedule) {
+    let addresses = operation_addresses(schedule);
+    if addresses
+        .iter()
+        .any(|&address| operation(schedule, address).think_us() > 0)
+    {
+        let mut candidate = schedule.clone();
+        for &address in &addresses {
+            operation_mut(&mut candidate, address).set_think_us(0);
+        }
+        search.accept(schedule, candidate);
+    }
     for address in operation_addresses(schedule) {
         if search.exhausted() {
             return;
@@ -518,6 +531,19 @@ fn simplify_crashes(search: &mut Search<'_>, schedule: &mut Schedule) {
             let mut candidate = schedule.clone();
             candidate.phases[phase].crash = PlannedCrash::EndOfPhase;
             search.accept(schedule, candidate);
+        }
+        // A crash at an earlier checkpoint's step: each checkpoint skipped is a screen of log.
+        if let PlannedCrash::Step { name, skip } = schedule.phases[phase].crash.clone() {
+            for earlier in 0..skip {
+                let mut candidate = schedule.clone();
+                candidate.phases[phase].crash = PlannedCrash::Step {
+                    name: name.clone(),
+                    skip: earlier,
+                };
+                if search.accept(schedule, candidate) {
+                    break;
+                }
+            }
         }
         for fates in [Fates::AllVanish, Fates::AllSurvive] {
             if schedule.phases[phase].fates == fates

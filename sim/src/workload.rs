@@ -216,7 +216,13 @@ async fn transaction(
             .map_err(ToString::to_string),
     });
     let info = result?;
-    tracing::debug!(client = context.id, lsn = %info.lsn, durable = info.durable, "commit returned");
+    tracing::debug!(
+        client = context.id,
+        lsn = %info.lsn,
+        durable = info.durable,
+        writes = %WritesShown(writes),
+        "commit returned"
+    );
     context
         .flags
         .transactions
@@ -225,6 +231,29 @@ async fn transaction(
         hub.model.acknowledged_durable.insert(info.lsn);
     }
     Ok(())
+}
+
+/// A commit's writes for a log line, formatted only when the line is printed:
+/// `key000020=p2c2t18-, key000031 deleted`, long values cut.
+struct WritesShown<'a>(&'a [ScheduledWrite]);
+
+impl std::fmt::Display for WritesShown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 16;
+        for (index, write) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(", ")?;
+            }
+            match &write.value {
+                Some(value) => match value.char_indices().nth(SHOWN) {
+                    Some((cut, _)) => write!(f, "{}={}…", write.key, &value[..cut])?,
+                    None => write!(f, "{}={value}", write.key)?,
+                },
+                None => write!(f, "{} deleted", write.key)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 async fn read(context: &mut ClientContext, key: &str, scan: bool) -> crashpoint::Result<()> {
@@ -336,5 +365,35 @@ pub async fn log_syncer(
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WritesShown;
+    use crate::schedule::ScheduledWrite;
+
+    #[test]
+    fn commit_log_lines_show_keys_values_and_deletes() {
+        // Proves a reader of `replay -v` sees what each commit wrote, long values cut on a
+        // character boundary.
+        let writes = [
+            ScheduledWrite {
+                key: "key000020".into(),
+                value: Some("p2c2t18-".into()),
+            },
+            ScheduledWrite {
+                key: "key000031".into(),
+                value: None,
+            },
+            ScheduledWrite {
+                key: "key000040".into(),
+                value: Some("ééééééééééééééééééé".into()),
+            },
+        ];
+        assert_eq!(
+            WritesShown(&writes).to_string(),
+            "key000020=p2c2t18-, key000031 deleted, key000040=éééééééééééééééé…"
+        );
     }
 }
