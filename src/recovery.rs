@@ -253,7 +253,17 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             log_stop_reason: scan.stop_reason.to_string(),
             discarded_log_bytes,
         };
-        tracing::info!(?recovery, "recovered");
+        tracing::info!(
+            checkpoint = recovery.checkpoint_count,
+            checkpoint_lsn = %recovery.checkpoint_lsn,
+            header_slot = recovery.header_slot,
+            header_warning = recovery.header_warning.as_deref().unwrap_or("none"),
+            replayed_commits = recovery.replayed_commits,
+            log_end = %recovery.log_end,
+            log_stop = %recovery.log_stop_reason,
+            discarded_log_bytes = recovery.discarded_log_bytes,
+            "recovered"
+        );
         let state = State {
             cache,
             checkpoint_count: header.checkpoint_count,

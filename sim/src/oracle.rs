@@ -108,8 +108,8 @@ pub async fn recover_and_check(
         Ok(engine) => engine,
         Err(error) => return judge_corruption(&error, facts, "recovery"),
     };
+    // The engine logs its own recovery report.
     let report = engine.recovery_report().clone();
-    tracing::debug!(?report, "recovery report");
 
     if let Some(durable) = facts.durable_checkpoint {
         if report.checkpoint_count < durable && facts.damage.is_empty() {

@@ -2,7 +2,8 @@
 //! plus schedule a reader can follow in a screen of `replay -v`. Needs the `canary` feature.
 #![cfg(feature = "canary")]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crashpoint::Canary;
 use crashpoint_sim::driver::{run_seed, SeedOptions};
@@ -31,6 +32,29 @@ fn first_failing_seed(scenario: &Scenario, canary: Canary) -> Option<u64> {
         ..SeedOptions::default()
     };
     (0..200).find(|&seed| run_seed(scenario, seed, &options).failure.is_some())
+}
+
+/// Runs the shipped binary's `replay -v` on a written case, as a reader would; returns its
+/// line count and widest line. The replay must report the failure (exit code 1).
+fn replay_verbose_size(path: &Path, seed: u64, canary: Canary) -> (usize, usize) {
+    let output = Command::new(env!("CARGO_BIN_EXE_crashpoint"))
+        .args(["replay", "--scenario"])
+        .arg(path)
+        .args(["--seed", &seed.to_string(), "-v", "--canary", canary.name()])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("FAIL"), "{stdout}");
+    let lines: Vec<&str> = stderr.lines().chain(stdout.lines()).collect();
+    let widest = stderr
+        .lines()
+        .map(|line| line.chars().count())
+        .max()
+        .unwrap_or(0);
+    (lines.len(), widest)
 }
 
 #[test]
@@ -80,6 +104,13 @@ fn every_canary_shrinks_to_a_small_case_that_replays() {
             replayed.failure.map(|failure| failure.kind),
             Some(shrunk.failure.kind),
             "{}: the written case does not replay its failure",
+            canary.name()
+        );
+        let (lines, widest) = replay_verbose_size(&path, seed, canary);
+        println!("  replay -v: {lines} lines, the widest {widest} characters");
+        assert!(
+            lines <= 180 && widest <= 240,
+            "{}: replay -v prints {lines} lines, the widest {widest} characters",
             canary.name()
         );
     }

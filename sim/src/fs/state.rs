@@ -77,6 +77,38 @@ pub(super) struct Call {
     pub(super) crc: u32,
 }
 
+/// A file system call for a log line: `fs #16 write log-… [1024, +512) ok`.
+struct CallShown<'a> {
+    index: u64,
+    call: &'a Call,
+    result: &'a Result<u64, io::ErrorKind>,
+    fault: Option<FaultKind>,
+}
+
+impl std::fmt::Display for CallShown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let call = self.call;
+        write!(f, "fs #{} {}", self.index, call.op)?;
+        if !call.file.is_empty() {
+            write!(f, " {}", call.file)?;
+        }
+        match call.op {
+            "read" | "write" => write!(f, " [{}, +{})", call.offset, call.len)?,
+            "set_len" => write!(f, " to {}", call.len)?,
+            _ => {}
+        }
+        match self.result {
+            Ok(count) if matches!(call.op, "read" | "len" | "list") => write!(f, " -> {count}")?,
+            Ok(_) => f.write_str(" ok")?,
+            Err(kind) => write!(f, " -> error {kind:?}")?,
+        }
+        if let Some(fault) = self.fault {
+            write!(f, " (fault: {fault})")?;
+        }
+        Ok(())
+    }
+}
+
 pub(super) struct State {
     config: FsConfig,
     inodes: BTreeMap<InodeId, Inode>,
@@ -239,14 +271,13 @@ impl State {
         }
         digest.str(self.call_fault.map_or("", |fault| fault.name()));
         tracing::trace!(
-            index,
-            op = call.op,
-            file = %call.file,
-            offset = call.offset,
-            len = call.len,
-            ?result,
-            fault = self.call_fault.map(|fault| fault.name()),
-            "fs call"
+            "{}",
+            CallShown {
+                index,
+                call: &call,
+                result: &result,
+                fault: self.call_fault,
+            }
         );
         if self.config.record_trace && self.trace.len() < RECORDS_LIMIT {
             let time_nanos = self.now_nanos(index);
@@ -708,5 +739,53 @@ impl State {
         self.live
             .get(name)
             .map(|id| self.inodes[id].current.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::{Call, CallShown};
+    use crate::fs::FaultKind;
+
+    fn shown(op: &'static str, file: &str, result: Result<u64, io::ErrorKind>) -> String {
+        let call = Call {
+            op,
+            file: file.into(),
+            offset: 1024,
+            len: 512,
+            crc: 0,
+        };
+        CallShown {
+            index: 16,
+            call: &call,
+            result: &result,
+            fault: (op == "sync").then_some(FaultKind::LyingFsync),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn calls_read_as_one_short_line() {
+        // Proves each call shows its range only where it has one, its count only where the
+        // count means something, and its error or injected fault.
+        assert_eq!(
+            shown("write", "log-0", Ok(0)),
+            "fs #16 write log-0 [1024, +512) ok"
+        );
+        assert_eq!(
+            shown("read", "data", Ok(87)),
+            "fs #16 read data [1024, +512) -> 87"
+        );
+        assert_eq!(shown("list", "", Ok(2)), "fs #16 list -> 2");
+        assert_eq!(
+            shown("write", "data", Err(io::ErrorKind::Other)),
+            "fs #16 write data [1024, +512) -> error Other"
+        );
+        assert_eq!(
+            shown("sync", "data", Ok(0)),
+            "fs #16 sync data ok (fault: lying-fsync)"
+        );
     }
 }
