@@ -9,7 +9,7 @@
 //! bytes. Excuses always name the faults.
 
 use crashpoint::format::header::{self, HeaderChoice, HEADER_BYTES, HEADER_SLOT_OFFSETS};
-use crashpoint::{Engine, Error, Options, RecoveryReport};
+use crashpoint::{Engine, Error, Lsn, Options, RecoveryReport};
 
 use crate::fs::{DiskImage, FaultRecord};
 use crate::hub::{Hub, SimClock};
@@ -77,15 +77,45 @@ fn failure(kind: FailureKind, facts: &CrashFacts<'_>, message: String) -> Failur
     }
 }
 
-/// Corruption is acceptable only when an injected fault damaged durable data.
+/// The injected faults that can explain `error`. Corruption found in the data file needs damage
+/// to the data file itself: log damage only ends the log early, which recovery must survive.
+/// Corruption found in the log may follow damage anywhere (a rotted header sends recovery to an
+/// older checkpoint whose log is gone).
+fn excusing_damage(error: &Error, damage: &[FaultRecord]) -> Vec<FaultRecord> {
+    match error {
+        Error::Corruption { file, .. } if !is_log_file(file) => damage
+            .iter()
+            .filter(|fault| fault.file == *file)
+            .cloned()
+            .collect(),
+        Error::Corruption { .. } => damage.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+/// The injected faults that can explain losing the commit at `lsn`: damage to the log segment
+/// holding it or to an earlier one (recovery reads segments in order; damage to a later one
+/// cannot reach back).
+fn excusing_loss(lsn: Lsn, damage: &[FaultRecord]) -> Vec<FaultRecord> {
+    damage
+        .iter()
+        .filter(|fault| {
+            crashpoint::log::parse_segment_name(&fault.file).is_some_and(|start| start <= lsn.0)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Corruption is acceptable only when an injected fault damaged durable data it can explain.
 fn judge_corruption(
     error: &Error,
     facts: &CrashFacts<'_>,
     during: &str,
 ) -> Result<Verdict, Failure> {
-    if error.is_corruption() && !facts.damage.is_empty() {
+    let excuses = excusing_damage(error, facts.damage);
+    if !excuses.is_empty() {
         return Ok(Verdict::ExcusedCorruption {
-            message: format!("{during}: {error}; excused by {}", describe(facts.damage)),
+            message: format!("{during}: {error}; excused by {}", describe(&excuses)),
         });
     }
     let kind = if error.is_corruption() {
@@ -93,7 +123,19 @@ fn judge_corruption(
     } else {
         FailureKind::RecoveryError
     };
-    Err(failure(kind, facts, format!("{during}: {error}")))
+    let unrelated = if error.is_corruption() && !facts.damage.is_empty() {
+        format!(
+            "; the injected damage ({}) hit other files and does not explain it",
+            describe(facts.damage)
+        )
+    } else {
+        String::new()
+    };
+    Err(failure(
+        kind,
+        facts,
+        format!("{during}: {error}{unrelated}"),
+    ))
 }
 
 /// Opens a fresh engine on `fs` (built from the crash image) and checks it against `hub`'s
@@ -160,12 +202,7 @@ pub async fn recover_and_check(
     }
     let lost = model.lost_durable(prefix);
     if let Some(first) = lost.first() {
-        let log_damage: Vec<FaultRecord> = facts
-            .damage
-            .iter()
-            .filter(|fault| is_log_file(&fault.file))
-            .cloned()
-            .collect();
+        let log_damage = excusing_loss(*first, facts.damage);
         if log_damage.is_empty() {
             return Err(failure(
                 FailureKind::UnexcusedLoss,
@@ -195,4 +232,68 @@ pub async fn recover_and_check(
         state: found,
         report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use crashpoint::{Error, Lsn, Structure};
+
+    use super::{excusing_damage, excusing_loss};
+    use crate::fs::{FaultKind, FaultRecord};
+
+    fn rot(file: &str) -> FaultRecord {
+        FaultRecord {
+            index: 1,
+            kind: FaultKind::BitRot,
+            file: file.into(),
+            offset: 0,
+            len: 1,
+            detail: String::new(),
+        }
+    }
+
+    fn corruption(file: &str) -> Error {
+        Error::corruption(file, 9216, Structure::Page(0), "checksum mismatch")
+    }
+
+    #[test]
+    fn data_corruption_needs_damage_to_the_data_file() {
+        // Proves log damage no longer excuses a bad page, while any damage may explain a log
+        // that recovery cannot use, and non-corruption errors are never excused.
+        let segment = "log-00000000000000008192";
+        let log_only = [rot(segment)];
+        assert!(excusing_damage(&corruption("data"), &log_only).is_empty());
+        let both = [rot(segment), rot("data")];
+        assert_eq!(
+            excusing_damage(&corruption("data"), &both),
+            vec![rot("data")]
+        );
+        assert_eq!(
+            excusing_damage(&corruption(segment), &[rot("data")]).len(),
+            1
+        );
+        assert!(excusing_damage(
+            &Error::Poisoned {
+                cause: "sync failed".into()
+            },
+            &both
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn lost_commits_need_damage_at_or_before_their_segment() {
+        // Proves damage to a later segment, or to the data file, cannot excuse losing a commit.
+        let damage = [
+            rot("data"),
+            rot("log-00000000000000008192"),
+            rot("log-00000000000000016384"),
+        ];
+        assert!(excusing_loss(Lsn(4096), &damage).is_empty());
+        assert_eq!(
+            excusing_loss(Lsn(9000), &damage),
+            vec![rot("log-00000000000000008192")]
+        );
+        assert_eq!(excusing_loss(Lsn(20000), &damage).len(), 2);
+    }
 }
