@@ -252,8 +252,12 @@ impl Observer for HubObserver {
         match state.target.clone() {
             Some(CrashTarget::Step { name, skip }) if step.name() == name => {
                 if skip == 0 {
-                    tracing::info!(count, ?step, "crash at checkpoint step");
-                    state.crash_cause = Some(format!("checkpoint {count} step {step:?}"));
+                    tracing::info!(
+                        checkpoint = count,
+                        step = step.name(),
+                        "crash after checkpoint step"
+                    );
+                    state.crash_cause = Some(format!("checkpoint {count} step {}", step.name()));
                     state.target = None;
                     fs.crash();
                 } else {
