@@ -186,30 +186,26 @@ pub fn show(bytes: Option<&Vec<u8>>) -> String {
     }
 }
 
-/// [`SHOWN`] bytes of `bytes` starting at `from`, marked with `…` where cut.
+/// [`SHOWN`] bytes of `bytes` starting at `from`, with `…` where cut and the whole length when
+/// anything is cut.
 fn show_from(bytes: &[u8], from: usize) -> String {
     let from = from.min(bytes.len());
-    let cut = &bytes[from..bytes.len().min(from + SHOWN)];
+    let end = bytes.len().min(from + SHOWN);
+    let cut = &bytes[from..end];
     let before = if from > 0 { "…" } else { "" };
-    let more = if from + cut.len() < bytes.len() || from > 0 {
-        format!(
-            "{}({} bytes)",
-            if from + cut.len() < bytes.len() {
-                "… "
-            } else {
-                " "
-            },
-            bytes.len()
-        )
+    let after = if end < bytes.len() { "…" } else { "" };
+    let length = if from > 0 || end < bytes.len() {
+        format!(" ({} bytes)", bytes.len())
     } else {
         String::new()
     };
-    if cut.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-        format!("{before}{:?}{more}", String::from_utf8_lossy(cut))
+    let text = if cut.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        format!("{:?}", String::from_utf8_lossy(cut))
     } else {
         let hex: String = cut.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{before}0x{hex}{more}")
-    }
+        format!("0x{hex}")
+    };
+    format!("{before}{text}{after}{length}")
 }
 
 /// A stable 64-bit digest of a state (FNV-1a over lengths and bytes).

@@ -1,12 +1,14 @@
 //! The checks after a crash: recover a fresh engine on the crash image and hold it against the
 //! reference model.
 //!
-//! A recovery passes when: it succeeds, or reports detected corruption while an injected fault
-//! damaged durable data; it used a checkpoint at least as new as the newest header that was
-//! truly durable at the crash (and no newer than the newest header ever written); its state
+//! A recovery passes when: it succeeds, or reports detected corruption that an injected fault
+//! explains (corruption in the data file needs damage to the data file; corruption in the log
+//! may follow damage anywhere); it used a checkpoint at least as new as the newest header that
+//! was truly durable at the crash (and no newer than the newest header ever written); its state
 //! equals the model after the commits whose records start before the recovered log end; and
-//! that prefix holds every commit acknowledged durable, unless an injected fault destroyed log
-//! bytes. Excuses always name the faults.
+//! that prefix holds every commit acknowledged durable, unless an injected fault damaged the
+//! log segment holding the first missing one or an earlier segment. Excuses always name the
+//! faults.
 
 use crashpoint::format::header::{self, HeaderChoice, HEADER_BYTES, HEADER_SLOT_OFFSETS};
 use crashpoint::{Engine, Error, Lsn, Options, RecoveryReport};

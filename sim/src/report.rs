@@ -15,7 +15,7 @@ use crate::outcome::{Failure, SeedOutcome};
 use crate::scenario::Scenario;
 
 /// Totals over the seeds of one scenario in one run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ScenarioSummary {
     pub scenario: String,
     pub path: PathBuf,
@@ -41,15 +41,8 @@ impl ScenarioSummary {
             scenario: scenario.name.clone(),
             path: scenario.path.clone(),
             seeds: outcomes.len() as u64,
-            crashes: 0,
-            recoveries: 0,
-            states_checked: 0,
-            transactions: 0,
-            io_ops: 0,
-            faults: BTreeMap::new(),
-            failures: 0,
             elapsed_seconds: elapsed.as_secs_f64(),
-            checks_per_second: 0.0,
+            ..ScenarioSummary::default()
         };
         for outcome in outcomes {
             summary.crashes += outcome.crashes;
@@ -57,9 +50,7 @@ impl ScenarioSummary {
             summary.states_checked += outcome.states_checked;
             summary.transactions += outcome.transactions;
             summary.io_ops += outcome.io_ops;
-            for (kind, count) in &outcome.faults {
-                *summary.faults.entry(kind.clone()).or_default() += count;
-            }
+            add_faults(&mut summary.faults, &outcome.faults);
             summary.failures += u64::from(outcome.failure.is_some());
         }
         summary.checks_per_second = rate(summary.states_checked, summary.elapsed_seconds);
@@ -70,17 +61,7 @@ impl ScenarioSummary {
     pub fn total(summaries: &[ScenarioSummary]) -> Self {
         let mut total = ScenarioSummary {
             scenario: "total".to_string(),
-            path: PathBuf::new(),
-            seeds: 0,
-            crashes: 0,
-            recoveries: 0,
-            states_checked: 0,
-            transactions: 0,
-            io_ops: 0,
-            faults: BTreeMap::new(),
-            failures: 0,
-            elapsed_seconds: 0.0,
-            checks_per_second: 0.0,
+            ..ScenarioSummary::default()
         };
         for summary in summaries {
             total.seeds += summary.seeds;
@@ -89,14 +70,18 @@ impl ScenarioSummary {
             total.states_checked += summary.states_checked;
             total.transactions += summary.transactions;
             total.io_ops += summary.io_ops;
-            for (kind, count) in &summary.faults {
-                *total.faults.entry(kind.clone()).or_default() += count;
-            }
+            add_faults(&mut total.faults, &summary.faults);
             total.failures += summary.failures;
             total.elapsed_seconds += summary.elapsed_seconds;
         }
         total.checks_per_second = rate(total.states_checked, total.elapsed_seconds);
         total
+    }
+}
+
+fn add_faults(into: &mut BTreeMap<String, u64>, faults: &BTreeMap<String, u64>) {
+    for (kind, count) in faults {
+        *into.entry(kind.clone()).or_default() += count;
     }
 }
 

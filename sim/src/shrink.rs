@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::driver::{run_seed_full, SeedOptions};
+use crate::driver::{run_seed_full, SeedOptions, SeedRun};
 use crate::fs::TraceEvent;
 use crate::outcome::{Failure, FailureKind};
 use crate::scenario::Scenario;
@@ -74,16 +74,26 @@ struct Search<'a> {
 const RETARGETS: usize = 8;
 
 impl Search<'_> {
-    /// Replays `schedule`; true if it fails with the kind being shrunk.
-    fn fails(&mut self, schedule: &Schedule) -> bool {
+    /// Replays `schedule` (with its trace when asked); the run, and whether it failed with the
+    /// kind being shrunk. None once the budget is spent.
+    fn judge(&mut self, schedule: &Schedule, record_trace: bool) -> Option<(SeedRun, bool)> {
         if self.exhausted() {
-            return false;
+            return None;
         }
         self.runs += 1;
-        self.replay(schedule, false)
+        let run = self.replay(schedule, record_trace);
+        let failed = run
             .outcome
             .failure
-            .is_some_and(|failure| failure.kind == self.kind)
+            .as_ref()
+            .is_some_and(|failure| failure.kind == self.kind);
+        Some((run, failed))
+    }
+
+    /// Replays `schedule`; true if it fails with the kind being shrunk.
+    fn fails(&mut self, schedule: &Schedule) -> bool {
+        self.judge(schedule, false)
+            .is_some_and(|(_, failed)| failed)
     }
 
     /// `candidate` if it still fails with the kind being shrunk. If it passes and carries rot
@@ -92,20 +102,12 @@ impl Search<'_> {
     /// bytes that candidate's recovery did read, and the first such candidate that fails is
     /// returned. The bug is the same; only where the disk rotted changed.
     fn reproduce(&mut self, candidate: Schedule) -> Option<Schedule> {
-        if self.exhausted() {
-            return None;
-        }
-        self.runs += 1;
         let damaged = candidate
             .phases
             .iter()
             .any(|phase| !phase.damage.is_empty());
-        let run = self.replay(&candidate, damaged);
-        if run
-            .outcome
-            .failure
-            .is_some_and(|failure| failure.kind == self.kind)
-        {
+        let (run, failed) = self.judge(&candidate, damaged)?;
+        if failed {
             return Some(candidate);
         }
         for phase in 0..candidate.phases.len() {
@@ -133,7 +135,7 @@ impl Search<'_> {
         None
     }
 
-    fn replay(&self, schedule: &Schedule, record_trace: bool) -> crate::driver::SeedRun {
+    fn replay(&self, schedule: &Schedule, record_trace: bool) -> SeedRun {
         let options = SeedOptions {
             canary: self.canary.clone(),
             schedule: Some(Arc::new(schedule.clone())),
