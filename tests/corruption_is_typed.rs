@@ -6,7 +6,7 @@ mod common;
 
 use std::ops::Bound;
 
-use common::{apply, assert_same, key, log_segments, open_mem, small_options, value, Model};
+use common::{apply, assert_same, key, log_segments, open_on, small_options, value, Model};
 use crashpoint::format::header::{self, Header, HeaderChoice, HEADER_SLOT_OFFSETS};
 use crashpoint::format::page::{self, Node};
 use crashpoint::format::translation::{BlockRef, Translation};
@@ -21,7 +21,7 @@ fn options() -> Options {
 /// explicit, and the one close takes), so both header slots hold valid headers.
 async fn closed_database() -> (MemVfs, Model) {
     let vfs = MemVfs::new();
-    let engine = open_mem(vfs.clone(), &options()).await.unwrap();
+    let engine = open_on(vfs.clone(), &options()).await.unwrap();
     let mut model = Model::new();
     for round in 0..200u32 {
         let writes = vec![Write::put(
@@ -120,7 +120,7 @@ fn a_corrupt_older_header_slot_is_a_warning_and_the_data_opens() {
         );
         flip(&vfs, "data", HEADER_SLOT_OFFSETS[1 - chosen] + 16, 8);
 
-        let engine = open_mem(vfs.clone(), &options()).await.unwrap();
+        let engine = open_on(vfs.clone(), &options()).await.unwrap();
         let report = engine.recovery_report().clone();
         assert_eq!(report.header_slot, chosen, "report {report:?}");
         assert_eq!(
@@ -147,7 +147,7 @@ fn a_corrupt_newest_header_slot_falls_back_or_fails_typed() {
         let (vfs, model) = closed_database().await;
         let (_, header, chosen) = headers(&vfs);
         flip(&vfs, "data", HEADER_SLOT_OFFSETS[chosen] + 20, 4);
-        match open_mem(vfs.clone(), &options()).await {
+        match open_on(vfs.clone(), &options()).await {
             Ok(engine) => {
                 let report = engine.recovery_report().clone();
                 assert_eq!(report.header_slot, 1 - chosen, "report {report:?}");
@@ -177,7 +177,7 @@ fn both_header_slots_corrupt_is_typed_headers_corruption() {
         flip(&vfs, "data", HEADER_SLOT_OFFSETS[0] + 12, 8);
         flip(&vfs, "data", HEADER_SLOT_OFFSETS[1] + 12, 8);
         let (file, offset) = expect_corruption(
-            open_mem(vfs.clone(), &options()).await.map(|_| ()),
+            open_on(vfs.clone(), &options()).await.map(|_| ()),
             Structure::Headers,
         );
         assert_eq!((file.as_str(), offset), ("data", 0));
@@ -193,7 +193,7 @@ fn a_corrupt_translation_is_typed_translation_corruption() {
         let block = header.translation;
         flip(&vfs, "data", block.offset + u64::from(block.len) / 2, 1);
         let (file, offset) = expect_corruption(
-            open_mem(vfs.clone(), &options()).await.map(|_| ()),
+            open_on(vfs.clone(), &options()).await.map(|_| ()),
             Structure::Translation,
         );
         assert_eq!((file.as_str(), offset), ("data", block.offset));
@@ -221,7 +221,7 @@ fn a_corrupt_leaf_page_fails_reads_of_its_keys_only() {
         let bad_keys: Vec<Vec<u8>> = entries.iter().map(|(key, _)| key.clone()).collect();
         flip(&vfs, "data", block.offset + u64::from(block.len) / 2, 1);
 
-        let engine = open_mem(vfs.clone(), &options()).await.unwrap();
+        let engine = open_on(vfs.clone(), &options()).await.unwrap();
         for (key, expected) in &model {
             let result = engine.get(key).await;
             if bad_keys.contains(key) {
@@ -261,7 +261,7 @@ fn a_corrupt_root_page_fails_every_read_typed() {
         let root = header.root_page;
         let block = translation(&vfs).entries[&root];
         flip(&vfs, "data", block.offset + u64::from(block.len) - 1, 1);
-        let engine = open_mem(vfs.clone(), &options()).await.unwrap();
+        let engine = open_on(vfs.clone(), &options()).await.unwrap();
         for key in model.keys().step_by(17) {
             let (_, offset) = expect_corruption(engine.get(key).await, Structure::Page(root));
             assert_eq!(offset, block.offset);
@@ -285,7 +285,7 @@ fn a_corrupt_checkpoint_record_is_typed_checkpoint_record_corruption() {
         // Byte 17 is the first payload byte: the checkpoint count.
         flip(&vfs, &name, lsn - start + 17, 1);
         let (file, offset) = expect_corruption(
-            open_mem(vfs.clone(), &options()).await.map(|_| ()),
+            open_on(vfs.clone(), &options()).await.map(|_| ()),
             Structure::CheckpointRecord,
         );
         assert_eq!((file, offset), (name, lsn));
@@ -301,7 +301,7 @@ fn a_missing_log_is_typed_checkpoint_record_corruption() {
             vfs.remove(&name).await.unwrap();
         }
         expect_corruption(
-            open_mem(vfs.clone(), &options()).await.map(|_| ()),
+            open_on(vfs.clone(), &options()).await.map(|_| ()),
             Structure::CheckpointRecord,
         );
     });
@@ -317,7 +317,7 @@ fn every_single_byte_flip_in_the_data_file_is_survived_or_typed() {
         for offset in (0..data.len() as u64).step_by(61) {
             let image = vfs.crash_image();
             flip(&image, "data", offset, 1);
-            let engine = match open_mem(image, &options()).await {
+            let engine = match open_on(image, &options()).await {
                 Ok(engine) => engine,
                 Err(error) => {
                     assert!(

@@ -7,11 +7,10 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use common::failing_vfs::FailingVfs;
-use common::{apply, assert_same, key, open_mem, small_options, value, Model};
-use crashpoint::{Engine, Error, ManualClock, NoopObserver, SyncMode, Write};
+use common::{apply, assert_same, key, open_on, small_options, value, Model};
+use crashpoint::{Error, SyncMode, Write};
 use futures::executor::block_on;
 
 fn writes_for(round: u32) -> Vec<Write> {
@@ -31,14 +30,7 @@ fn a_failed_checkpoint_write_abandons_the_checkpoint_without_losing_data() {
         // Fail the n-th data write of one checkpoint, for every n until the checkpoint has fewer writes.
         for n in 0..64i64 {
             let vfs = FailingVfs::new();
-            let engine = Engine::open(
-                vfs.clone(),
-                ManualClock::new(),
-                options.clone(),
-                Arc::new(NoopObserver),
-            )
-            .await
-            .unwrap();
+            let engine = open_on(vfs.clone(), &options).await.unwrap();
             let mut model = Model::new();
             for round in 0..150 {
                 let writes = writes_for(round);
@@ -63,7 +55,7 @@ fn a_failed_checkpoint_write_abandons_the_checkpoint_without_losing_data() {
             }
             if engine.poisoned().is_some() {
                 header_failures += 1;
-                let crashed = open_mem(vfs.inner.crash_image(), &options).await.unwrap();
+                let crashed = open_on(vfs.inner.crash_image(), &options).await.unwrap();
                 assert_same(
                     &crashed.scan_all().await.unwrap(),
                     &model,
@@ -81,7 +73,7 @@ fn a_failed_checkpoint_write_abandons_the_checkpoint_without_losing_data() {
                 "write {n}: the abandoned checkpoint counts"
             );
 
-            let crashed = open_mem(vfs.inner.crash_image(), &options).await.unwrap();
+            let crashed = open_on(vfs.inner.crash_image(), &options).await.unwrap();
             assert_eq!(
                 crashed.recovery_report().checkpoint_count,
                 count_before,
@@ -110,7 +102,7 @@ fn a_failed_checkpoint_write_abandons_the_checkpoint_without_losing_data() {
                 count_before + 1,
                 "write {n}: the retried checkpoint's count"
             );
-            let crashed = open_mem(vfs.inner.crash_image(), &options).await.unwrap();
+            let crashed = open_on(vfs.inner.crash_image(), &options).await.unwrap();
             assert_eq!(
                 crashed.recovery_report().checkpoint_count,
                 count,
@@ -122,7 +114,7 @@ fn a_failed_checkpoint_write_abandons_the_checkpoint_without_losing_data() {
                 &format!("write {n}: crash after the retried checkpoint"),
             );
             engine.close().await.unwrap();
-            let reopened = open_mem(vfs.inner.clone(), &options).await.unwrap();
+            let reopened = open_on(vfs.inner.clone(), &options).await.unwrap();
             assert_same(
                 &reopened.scan_all().await.unwrap(),
                 &model,

@@ -6,24 +6,16 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use common::failing_vfs::FailingVfs;
-use common::{apply, assert_same, key, open_mem, small_options, value, yield_now, Model};
-use crashpoint::{Engine, Error, ManualClock, NoopObserver, Options, SyncMode, Write};
+use common::{apply, assert_same, key, open_on, small_options, value, yield_now, Model};
+use crashpoint::{Engine, Error, ManualClock, Options, SyncMode, Write};
 use futures::executor::block_on;
 
 type TestEngine = Engine<FailingVfs, ManualClock>;
 
 async fn open(vfs: &FailingVfs, options: &Options) -> TestEngine {
-    Engine::open(
-        vfs.clone(),
-        ManualClock::new(),
-        options.clone(),
-        Arc::new(NoopObserver),
-    )
-    .await
-    .unwrap()
+    open_on(vfs.clone(), options).await.unwrap()
 }
 
 fn writes_for(round: u32) -> Vec<Write> {
@@ -70,7 +62,7 @@ async fn assert_refuses_everything(engine: &TestEngine, vfs: &FailingVfs) {
 
 /// What a power cut now would leave, opened with a healthy disk; its full contents.
 async fn recover(vfs: &FailingVfs, options: &Options) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let engine = open_mem(vfs.inner.crash_image(), options).await.unwrap();
+    let engine = open_on(vfs.inner.crash_image(), options).await.unwrap();
     engine.scan_all().await.unwrap()
 }
 

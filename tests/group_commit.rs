@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{
-    apply, assert_same, key, open_mem, open_observed, small_options, value, yield_now, Model,
+    apply, assert_same, key, open_observed, open_on, small_options, value, yield_now, Model,
     YieldingVfs,
 };
 use crashpoint::{MemVfs, NoopObserver, Options, SyncMode, Write};
@@ -101,7 +101,7 @@ fn one_log_sync_acknowledges_every_queued_commit() {
             );
         }
         drop(engine);
-        let recovered = open_mem(memory.crash_image(), &options()).await.unwrap();
+        let recovered = open_on(memory.crash_image(), &options()).await.unwrap();
         assert_same(
             &recovered.scan_all().await.unwrap(),
             &model,
@@ -115,7 +115,7 @@ fn a_periodic_commit_is_not_durable_before_the_sync() {
     // Proves a queued periodic commit is not on disk before sync_log, so a crash then loses it, and is on disk after.
     block_on(async {
         let memory = MemVfs::new();
-        let engine = open_mem(memory.clone(), &options()).await.unwrap();
+        let engine = open_on(memory.clone(), &options()).await.unwrap();
         let writes = writes_for(1);
         let mut images = Vec::new();
         let commit = engine.commit(writes.clone());
@@ -126,13 +126,13 @@ fn a_periodic_commit_is_not_durable_before_the_sync() {
         };
         let (result, ()) = join(commit, syncer).await;
         assert!(result.unwrap().durable);
-        let before = open_mem(images.pop().unwrap(), &options()).await.unwrap();
+        let before = open_on(images.pop().unwrap(), &options()).await.unwrap();
         assert_eq!(
             before.get(&writes[0].key).await.unwrap(),
             None,
             "the commit was durable before the sync"
         );
-        let after = open_mem(memory.crash_image(), &options()).await.unwrap();
+        let after = open_on(memory.crash_image(), &options()).await.unwrap();
         assert_eq!(
             after.get(&writes[0].key).await.unwrap(),
             writes[0].value,

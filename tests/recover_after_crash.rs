@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::{
-    apply, assert_same, copy_vfs, key, log_segments, open_mem, open_observed, small_options, value,
+    apply, assert_same, copy_vfs, key, log_segments, open_observed, open_on, small_options, value,
     Model, YieldingVfs,
 };
 use crashpoint::format::record::{encoded_len, Record};
@@ -102,7 +102,7 @@ fn writes_for(round: u64) -> Vec<Write> {
 /// Opens `image`, checks the recovered checkpoint and state, and returns the engine's state.
 async fn check_image(image: &Image, observer: &CrashAtEveryStep, new_count: u64) {
     let step = image.step;
-    let engine = open_mem(image.vfs.clone(), &options())
+    let engine = open_on(image.vfs.clone(), &options())
         .await
         .unwrap_or_else(|error| panic!("crash after {step:?}: recovery failed: {error}"));
     let report = engine.recovery_report().clone();
@@ -194,16 +194,14 @@ fn a_crash_after_any_checkpoint_step_recovers_every_acknowledged_commit() {
             .iter()
             .find(|image| matches!(image.step, CheckpointStep::PageWritten { index: 2, .. }))
             .expect("a third page write");
-        let recovered = open_mem(middle.vfs.clone(), &options()).await.unwrap();
+        let recovered = open_on(middle.vfs.clone(), &options()).await.unwrap();
         let mut model = observer.model_through(Lsn(u64::MAX));
         for round in 300..400 {
             let writes = writes_for(round);
             recovered.commit(writes.clone()).await.unwrap();
             apply(&mut model, &writes);
         }
-        let again = open_mem(middle.vfs.crash_image(), &options())
-            .await
-            .unwrap();
+        let again = open_on(middle.vfs.crash_image(), &options()).await.unwrap();
         assert_same(
             &again.scan_all().await.unwrap(),
             &model,
@@ -255,7 +253,7 @@ fn commits_during_a_checkpoint_survive_a_crash_at_any_step() {
         for image in &images {
             check_image(image, &observer, count).await;
         }
-        let final_image = open_mem(memory.crash_image(), &options()).await.unwrap();
+        let final_image = open_on(memory.crash_image(), &options()).await.unwrap();
         assert_same(
             &final_image.scan_all().await.unwrap(),
             &observer.model_through(Lsn(u64::MAX)),
@@ -286,7 +284,7 @@ fn garbage_after_the_last_log_record_is_cut_off_and_the_log_continues() {
     // Proves a garbage log tail is discarded and reported, and commits appended after the cut survive a second crash.
     block_on(async {
         let vfs = MemVfs::new();
-        let engine = open_mem(vfs.clone(), &options()).await.unwrap();
+        let engine = open_on(vfs.clone(), &options()).await.unwrap();
         let mut model = Model::new();
         commit_rounds(&engine, &mut model, 0..60).await;
         drop(engine);
@@ -295,7 +293,7 @@ fn garbage_after_the_last_log_record_is_cut_off_and_the_log_continues() {
         let len = image.contents(&name).unwrap().len() as u64;
         image.poke(&name, len, &[0xA5; 40]);
 
-        let engine = open_mem(image.clone(), &options()).await.unwrap();
+        let engine = open_on(image.clone(), &options()).await.unwrap();
         let report = engine.recovery_report().clone();
         assert_eq!(report.discarded_log_bytes, 40, "report {report:?}");
         assert_eq!(report.log_end, Lsn(start + len), "report {report:?}");
@@ -307,7 +305,7 @@ fn garbage_after_the_last_log_record_is_cut_off_and_the_log_continues() {
 
         commit_rounds(&engine, &mut model, 60..120).await;
         drop(engine);
-        let engine = open_mem(image.crash_image(), &options()).await.unwrap();
+        let engine = open_on(image.crash_image(), &options()).await.unwrap();
         assert_eq!(engine.recovery_report().discarded_log_bytes, 0);
         assert_same(
             &engine.scan_all().await.unwrap(),
@@ -322,7 +320,7 @@ fn a_record_torn_mid_way_is_cut_off_and_the_log_continues() {
     // Proves a half-written last record is discarded (its commit lost, earlier ones kept) and new commits reuse its LSN safely.
     block_on(async {
         let vfs = MemVfs::new();
-        let engine = open_mem(vfs.clone(), &options()).await.unwrap();
+        let engine = open_on(vfs.clone(), &options()).await.unwrap();
         let mut model = Model::new();
         commit_rounds(&engine, &mut model, 0..59).await;
         let before_last = model.clone();
@@ -348,7 +346,7 @@ fn a_record_torn_mid_way_is_cut_off_and_the_log_continues() {
         })
         .await;
 
-        let engine = open_mem(torn.clone(), &options()).await.unwrap();
+        let engine = open_on(torn.clone(), &options()).await.unwrap();
         let report = engine.recovery_report().clone();
         assert_eq!(
             report.discarded_log_bytes,
@@ -368,7 +366,7 @@ fn a_record_torn_mid_way_is_cut_off_and_the_log_continues() {
         assert_eq!(first_new, last, "the next commit continues at the cut");
         commit_rounds(&engine, &mut model, 201..260).await;
         drop(engine);
-        let engine = open_mem(torn.crash_image(), &options()).await.unwrap();
+        let engine = open_on(torn.crash_image(), &options()).await.unwrap();
         assert_eq!(engine.recovery_report().discarded_log_bytes, 0);
         assert_same(
             &engine.scan_all().await.unwrap(),
@@ -384,7 +382,7 @@ fn an_unsynced_no_sync_tail_is_lost_whole_and_the_log_continues() {
     block_on(async {
         let options = small_options(SyncMode::NoSync);
         let vfs = MemVfs::new();
-        let engine = open_mem(vfs.clone(), &options).await.unwrap();
+        let engine = open_on(vfs.clone(), &options).await.unwrap();
         let mut model = Model::new();
         for round in 0..40 {
             let writes = writes_for(round);
@@ -402,7 +400,7 @@ fn an_unsynced_no_sync_tail_is_lost_whole_and_the_log_continues() {
         let image = vfs.crash_image();
         drop(engine);
 
-        let engine = open_mem(image.clone(), &options).await.unwrap();
+        let engine = open_on(image.clone(), &options).await.unwrap();
         assert_same(
             &engine.scan_all().await.unwrap(),
             &synced,
@@ -416,7 +414,7 @@ fn an_unsynced_no_sync_tail_is_lost_whole_and_the_log_continues() {
         }
         engine.sync_log().await.unwrap();
         drop(engine);
-        let engine = open_mem(image.crash_image(), &options).await.unwrap();
+        let engine = open_on(image.crash_image(), &options).await.unwrap();
         assert_same(
             &engine.scan_all().await.unwrap(),
             &model,

@@ -6,10 +6,9 @@
 mod common;
 
 use std::ops::Bound;
-use std::sync::Arc;
 
-use common::{apply, assert_same, key, model_scan, small_options, value, Model};
-use crashpoint::{Engine, ManualClock, NoopObserver, Options, StdVfs, SyncMode, Write};
+use common::{apply, assert_same, key, model_scan, open_on, small_options, value, Model};
+use crashpoint::{Engine, ManualClock, Options, StdVfs, SyncMode, Write};
 use futures::executor::block_on;
 
 /// A small deterministic generator (xorshift64*), so a failing seed replays exactly.
@@ -37,15 +36,7 @@ const KEYS: u64 = 120;
 type StdEngine = Engine<StdVfs, ManualClock>;
 
 async fn open(dir: &std::path::Path, options: &Options) -> StdEngine {
-    let vfs = StdVfs::new(dir).unwrap();
-    Engine::open(
-        vfs,
-        ManualClock::new(),
-        options.clone(),
-        Arc::new(NoopObserver),
-    )
-    .await
-    .unwrap()
+    open_on(StdVfs::new(dir).unwrap(), options).await.unwrap()
 }
 
 /// Runs `operations` random operations against `engine` and `model`.

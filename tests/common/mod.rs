@@ -149,14 +149,8 @@ pub fn assert_same(found: &[(Vec<u8>, Vec<u8>)], model: &Model, context: &str) {
 }
 
 /// Opens (or creates) a database on `vfs` with a fresh manual clock and no observer.
-pub async fn open_mem(vfs: MemVfs, options: &Options) -> Result<Engine<MemVfs, ManualClock>> {
-    Engine::open(
-        vfs,
-        ManualClock::new(),
-        options.clone(),
-        Arc::new(NoopObserver),
-    )
-    .await
+pub async fn open_on<V: Vfs>(vfs: V, options: &Options) -> Result<Engine<V, ManualClock>> {
+    open_observed(vfs, options, Arc::new(NoopObserver)).await
 }
 
 /// Opens with an observer.
