@@ -1,11 +1,16 @@
 //! The engine's public face: open, transactions, reads, checkpoints, log sync and close.
 //!
 //! Concurrency: one async latch (`state`) guards the cachetable and tree. A commit holds it
-//! while it loads the pages it needs, appends its redo record and applies its writes, so a
-//! commit is never half applied when begin_checkpoint (which takes the same latch) marks
-//! pending bits: the latch is the multi-operation lock of TokuDB and the commit critical
-//! section of PostgreSQL and GBase 8t. Waiting for the log to become durable happens outside
-//! the latch, and so does the checkpoint's page I/O, so writers never wait for it.
+//! while it loads the pages it needs, applies its writes and appends its redo record, so a
+//! commit is never half applied when a checkpoint's begin (which takes the same latch) marks
+//! pending bits, takes its redo point or advances the checkpoint number: the latch is the
+//! multi-operation lock of TokuDB, PostgreSQL's `delayChkpt` commit critical section and GBase
+//! 8t's critical section. Waiting for the log to become durable happens outside the latch, and
+//! so does the checkpoint's page I/O, so writers never wait for it.
+//!
+//! What a commit logs depends on the strategy ([`crate::strategy`]): a logical commit record
+//! (sharp, physical log; the physical log also gets the before-images of pages modified for
+//! the first time since the last checkpoint), or per-page redo (fuzzy).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -13,15 +18,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::cachetable::Cachetable;
+use crate::cachetable::{Cachetable, SlotWrite, DATA_FILE};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::format::record::{self, Record};
+use crate::format::page;
+use crate::format::record::{self, PageRedo, Record};
 use crate::log::Log;
 use crate::observer::{CheckpointStep, Observer};
-use crate::options::{Options, SyncMode};
-use crate::types::{Lsn, Write};
-use crate::vfs::Vfs;
+use crate::options::{Canary, Options, SyncMode};
+use crate::strategy::Strategy;
+use crate::types::{Lsn, PageId, Write};
+use crate::vfs::{Vfs, VfsFile};
 
 /// Log bytes a no-sync commit lets pile up in memory before writing them out (unsynced).
 const NO_SYNC_BUFFER_BYTES: usize = 64 << 10;
@@ -40,10 +47,15 @@ pub struct RecoveryReport {
     /// The directory held no database; a new one was created.
     pub created: bool,
     pub checkpoint_count: u64,
+    /// Where replay started: the begin_checkpoint record (sharp), the redo point (fuzzy) or
+    /// the checkpoint record (physical log).
     pub checkpoint_lsn: Lsn,
+    /// The anchor slot the checkpoint came from (header slot, control file or reserved page).
     pub header_slot: usize,
-    /// Set when the other header slot failed to verify (TokuDB warns and goes on).
+    /// Set when the other anchor slot failed to verify (TokuDB warns and goes on).
     pub header_warning: Option<String>,
+    /// Before-images restored from the physical log (physical-log strategy).
+    pub restored_pages: u64,
     pub replayed_commits: u64,
     pub last_commit_lsn: Option<Lsn>,
     /// Where the valid log ends and appending resumes.
@@ -59,8 +71,11 @@ pub(crate) struct State {
     pub cache: Cachetable,
     /// The last completed checkpoint.
     pub checkpoint_count: u64,
+    /// Where its replay starts; the log before it may be trimmed.
     pub checkpoint_lsn: Lsn,
     pub checkpoint_time: Duration,
+    /// Physical-log strategy: where the last completed checkpoint's before-images start.
+    pub physical_log_start: u64,
 }
 
 pub struct Engine<V: Vfs, C: Clock> {
@@ -70,6 +85,10 @@ pub struct Engine<V: Vfs, C: Clock> {
     pub(crate) observer: Arc<dyn Observer>,
     pub(crate) data: V::File,
     pub(crate) log: Log<V>,
+    /// Fuzzy strategy: the control file.
+    pub(crate) control: Option<V::File>,
+    /// Physical-log strategy: the physical log of before-images.
+    pub(crate) physical_log: Option<Log<V>>,
     pub(crate) state: async_lock::Mutex<State>,
     /// Held for a whole checkpoint: one checkpoint at a time.
     pub(crate) checkpoint_lock: async_lock::Mutex<()>,
@@ -121,6 +140,8 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         observer: Arc<dyn Observer>,
         data: V::File,
         log: Log<V>,
+        control: Option<V::File>,
+        physical_log: Option<Log<V>>,
         state: State,
         recovery: RecoveryReport,
     ) -> Self {
@@ -132,6 +153,8 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             observer,
             data,
             log,
+            control,
+            physical_log,
             state: async_lock::Mutex::new(state),
             checkpoint_lock: async_lock::Mutex::new(()),
             poison: Mutex::new(None),
@@ -204,18 +227,124 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         result
     }
 
-    pub(crate) fn step(&self, count: u64, step: CheckpointStep) {
-        match step {
-            CheckpointStep::PageWritten { page_id, index } => tracing::debug!(
-                checkpoint = count,
-                step = step.name(),
-                page = page_id,
-                index,
-                "checkpoint step"
-            ),
-            _ => tracing::debug!(checkpoint = count, step = step.name(), "checkpoint step"),
+    /// Reports a checkpoint step to the log and the observer.
+    pub(crate) fn step(&self, count: u64, step: &'static crate::strategy::steps::Step) {
+        tracing::debug!(checkpoint = count, step = step.name, "checkpoint step");
+        self.observer
+            .checkpoint_step(count, CheckpointStep::new(step));
+    }
+
+    /// Reports a checkpoint's `index`-th page write.
+    pub(crate) fn page_step(
+        &self,
+        count: u64,
+        step: &'static crate::strategy::steps::Step,
+        page_id: PageId,
+        index: usize,
+    ) {
+        tracing::debug!(
+            checkpoint = count,
+            step = step.name,
+            page = page_id,
+            index,
+            "checkpoint step"
+        );
+        self.observer
+            .checkpoint_step(count, CheckpointStep::page(step, page_id, index as u32));
+    }
+
+    pub(crate) fn canary(&self, canary: Canary) -> bool {
+        self.options.planted(canary)
+    }
+
+    /// The physical log; only the physical-log strategy has one.
+    pub(crate) fn physical_log(&self) -> &Log<V> {
+        self.physical_log
+            .as_ref()
+            .expect("only the physical-log strategy has a physical log")
+    }
+
+    /// Writes out the physical log's buffer and fsyncs it; a failure poisons like the redo
+    /// log's.
+    pub(crate) async fn flush_physical_log(&self) -> Result<()> {
+        let result = self.physical_log().flush(&self.vfs, true).await;
+        if let Err(error) = &result {
+            self.poison(error);
         }
-        self.observer.checkpoint_step(count, step);
+        result
+    }
+
+    pub(crate) async fn write_data(&self, offset: u64, bytes: &[u8]) -> Result<()> {
+        self.data
+            .write_at(offset, bytes)
+            .await
+            .map_err(|source| Error::io("write", DATA_FILE, source))
+    }
+
+    /// Fsyncs the data file; a failure poisons (PostgreSQL's rule: never retry a failed
+    /// fsync, recover from the log).
+    pub(crate) async fn sync_data(&self) -> Result<()> {
+        let result = self
+            .data
+            .sync()
+            .await
+            .map_err(|source| Error::io("sync", DATA_FILE, source));
+        if let Err(error) = &result {
+            self.poison(error);
+        }
+        result
+    }
+
+    /// What must be durable before a page is written in place: the redo log through the
+    /// page's LSN (fuzzy: the write-ahead rule), or every before-image taken so far (the
+    /// physical log: a page may reach the disk only once the image that undoes it has).
+    pub(crate) async fn before_page_write(&self, page_lsn: u64) -> Result<()> {
+        match self.options.strategy {
+            Strategy::Sharp => Ok(()),
+            Strategy::Fuzzy => {
+                if self.log.durable_lsn() < page_lsn {
+                    self.flush_log(true).await?;
+                }
+                Ok(())
+            }
+            Strategy::PhysicalLog => {
+                if self.canary(Canary::PageBeforeImage) {
+                    return Ok(());
+                }
+                self.flush_physical_log().await
+            }
+        }
+    }
+
+    /// Writes a page prepared with `prepare_slot_write` in place, after what must precede it.
+    pub(crate) async fn write_page_in_place(&self, write: &SlotWrite) -> Result<()> {
+        self.before_page_write(write.lsn).await?;
+        self.write_data(write.offset, &write.bytes).await
+    }
+
+    /// Evicts least recently used pages until the cache is within capacity, writing dirty ones
+    /// first where the strategy puts them. A failed write leaves the page cached and dirty
+    /// (the data is safe in memory and in the log) and stops eviction.
+    pub(crate) async fn evict(&self, state: &mut State) -> Result<()> {
+        // Each pass removes one page or returns, so it runs at most once per cached page.
+        while let Some(victim) = state.cache.eviction_victim() {
+            if state.cache.is_dirty(victim) {
+                match self.options.strategy {
+                    Strategy::Sharp => state.cache.write_evicted_block(&self.data, victim).await?,
+                    Strategy::Fuzzy | Strategy::PhysicalLog => {
+                        let write = state
+                            .cache
+                            .prepare_slot_write(victim)
+                            .expect("a dirty victim is not being written");
+                        let result = self.write_page_in_place(&write).await;
+                        state.cache.slot_written(&write, result.is_ok());
+                        result?;
+                    }
+                }
+            }
+            state.cache.remove(victim);
+        }
+        Ok(())
     }
 
     fn check_sizes(&self, writes: &[Write]) -> Result<()> {
@@ -254,37 +383,29 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             });
         }
         let txn_id = self.next_txn_id.fetch_add(1, Ordering::SeqCst);
-        let (lsn, end, record) = {
+        let (lsn, end) = {
             let mut state = self.state.lock().await;
             self.check_open()?;
             // Load everything first: if a read fails, nothing was logged or applied.
             for write in &writes {
                 state.cache.prefetch(&self.data, &write.key).await?;
             }
-            let record = Record::Commit { txn_id, writes };
-            let len = record::encoded_len(&record);
-            if len > record::RECORD_BYTES_MAX {
-                return Err(Error::TooLarge {
-                    what: "commit record",
-                    len,
-                    limit: record::RECORD_BYTES_MAX,
-                });
-            }
-            let (lsn, end) = self.log.append(&record);
-            let Record::Commit { writes, .. } = &record else {
-                unreachable!()
+            let (lsn, end, writes) = match self.options.strategy {
+                Strategy::Fuzzy => {
+                    let (lsn, end) = self.log_page_commit(&mut state, txn_id, &writes)?;
+                    (lsn, end, writes)
+                }
+                Strategy::Sharp | Strategy::PhysicalLog => {
+                    self.log_logical_commit(&mut state, txn_id, writes)?
+                }
             };
-            for write in writes {
-                state.cache.apply_loaded(&write.key, write.value.as_deref());
-            }
-            self.observer.commit_logged(lsn, writes);
-            if let Err(error) = state.cache.evict_to_capacity(&self.data).await {
+            self.observer.commit_logged(lsn, &writes);
+            if let Err(error) = self.evict(&mut state).await {
                 // The pages stay cached and dirty; the commit itself is intact.
                 tracing::debug!(%error, "eviction failed");
             }
-            (lsn, end, record)
+            (lsn, end)
         };
-        drop(record);
         tracing::trace!(%lsn, end, "commit applied");
         let durable = match self.options.sync_mode {
             SyncMode::Instant => {
@@ -305,11 +426,125 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         Ok(CommitInfo { lsn, durable })
     }
 
+    /// Applies a commit's writes and logs them as one logical record (sharp, physical log).
+    /// The physical-log strategy also appends the before-images the writes took to the
+    /// physical log's buffer; they reach the disk before any page they undo does.
+    fn log_logical_commit(
+        &self,
+        state: &mut State,
+        txn_id: u64,
+        writes: Vec<Write>,
+    ) -> Result<(Lsn, u64, Vec<Write>)> {
+        let record = Record::Commit { txn_id, writes };
+        let len = record::encoded_len(&record);
+        if len > record::RECORD_BYTES_MAX {
+            return Err(Error::TooLarge {
+                what: "commit record",
+                len,
+                limit: record::RECORD_BYTES_MAX,
+            });
+        }
+        let (lsn, end) = self.log.append(&record);
+        let Record::Commit { writes, .. } = record else {
+            unreachable!("built as a commit above")
+        };
+        for write in &writes {
+            state.cache.apply_loaded(&write.key, write.value.as_deref());
+        }
+        self.log_before_images(state, end);
+        Ok((lsn, end, writes))
+    }
+
+    /// Physical log: appends the before-images the last changes took, and stamps the pages
+    /// they changed with `end`.
+    pub(crate) fn log_before_images(&self, state: &mut State, end: u64) {
+        let Some(physical_log) = &self.physical_log else {
+            return;
+        };
+        let (images, touched) = state.cache.take_before_images();
+        let checkpoint_count = state.cache.before_image_interval();
+        for (page_id, page_lsn, node) in images {
+            physical_log.append(&Record::BeforeImage {
+                checkpoint_count,
+                page_id,
+                page_lsn,
+                node: page::encode_node(&node),
+            });
+        }
+        state.cache.set_lsn(touched, end);
+    }
+
+    /// Applies a commit's writes and logs them as per-page redo (fuzzy): a full-page image for
+    /// a page changed for the first time since the redo point, split or new, else the leaf
+    /// deltas. The record is one frame, so replay applies all of a commit or none of it.
+    fn log_page_commit(
+        &self,
+        state: &mut State,
+        txn_id: u64,
+        writes: &[Write],
+    ) -> Result<(Lsn, u64)> {
+        // A commit can image at most every page on each write's path plus the splits above
+        // it; refuse one whose record could outgrow the log's frame before changing anything.
+        let height = state.cache.height(&writes[0].key);
+        let images = writes.len() * (height + 2);
+        let bound = images * (self.options.slot_bytes() as usize + 16)
+            + writes
+                .iter()
+                .map(|write| 32 + write.key.len() + write.value.as_ref().map_or(0, Vec::len))
+                .sum::<usize>();
+        if bound > record::RECORD_BYTES_MAX {
+            return Err(Error::TooLarge {
+                what: "page commit record",
+                len: bound,
+                limit: record::RECORD_BYTES_MAX,
+            });
+        }
+        for write in writes {
+            state.cache.apply_loaded(&write.key, write.value.as_deref());
+        }
+        let redo_point = state.cache.redo_point();
+        let (touched, deltas) = state.cache.take_journal();
+        let skip_images = self.canary(Canary::FuzzyWithoutFullPageImages);
+        let mut redo = Vec::new();
+        let mut imaged = Vec::new();
+        for (&page_id, &structural) in &touched {
+            let first_change = state.cache.page_lsn(page_id) <= redo_point;
+            if structural || (first_change && !skip_images) {
+                redo.push(PageRedo::Image {
+                    page_id,
+                    node: page::encode_node(state.cache.node(page_id)),
+                });
+                imaged.push(page_id);
+            }
+        }
+        for (page_id, key, value) in deltas {
+            if imaged.contains(&page_id) {
+                continue;
+            }
+            redo.push(match value {
+                Some(value) => PageRedo::Put {
+                    page_id,
+                    key,
+                    value,
+                },
+                None => PageRedo::Delete { page_id, key },
+            });
+        }
+        let record = Record::PageCommit {
+            txn_id,
+            next_page_id: state.cache.next_page_id,
+            redo,
+        };
+        let (lsn, end) = self.log.append(&record);
+        state.cache.set_lsn(touched.into_keys(), end);
+        Ok((lsn, end))
+    }
+
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.check_open()?;
         let mut state = self.state.lock().await;
         let value = state.cache.get(&self.data, key).await?;
-        let _ = state.cache.evict_to_capacity(&self.data).await;
+        let _ = self.evict(&mut state).await;
         Ok(value)
     }
 
@@ -323,7 +558,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         self.check_open()?;
         let mut state = self.state.lock().await;
         let entries = state.cache.scan(&self.data, start, end, limit).await?;
-        let _ = state.cache.evict_to_capacity(&self.data).await;
+        let _ = self.evict(&mut state).await;
         Ok(entries)
     }
 
@@ -346,7 +581,9 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
     }
 
     /// Runs a checkpoint if a trigger fired: the interval passed, too many dirty pages, or too
-    /// much log since the last one; skipped if nothing was logged since (PostgreSQL's rule).
+    /// much log since the last one (PostgreSQL's max_wal_size), and for the physical-log
+    /// strategy the physical log 75% full or its before-images plus the dirty pages over 90%
+    /// of it (GBase 8t); skipped if nothing was logged since (PostgreSQL's rule).
     pub async fn checkpoint_if_due(&self) -> Result<Option<u64>> {
         self.check_open()?;
         let due = {
@@ -355,10 +592,17 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             // The previous checkpoint's own begin and end records are always there.
             let idle = log_bytes <= 64;
             let elapsed = self.clock.now().saturating_sub(state.checkpoint_time);
+            let physical_log_full = self.physical_log.as_ref().is_some_and(|physical_log| {
+                let capacity = self.options.physical_log_bytes;
+                let images = physical_log.bytes_since(state.physical_log_start);
+                let dirty = state.cache.dirty_pages() as u64 * self.options.slot_bytes();
+                images * 4 >= capacity * 3 || (images + dirty) * 10 >= capacity * 9
+            });
             !idle
                 && (elapsed >= self.options.checkpoint_interval
                     || state.cache.dirty_pages() >= self.options.checkpoint_dirty_pages
-                    || log_bytes >= self.options.checkpoint_log_bytes)
+                    || log_bytes >= self.options.checkpoint_log_bytes
+                    || physical_log_full)
         };
         if due {
             self.checkpoint().await.map(Some)
@@ -373,6 +617,9 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         self.check_open()?;
         self.checkpoint().await?;
         self.flush_log(true).await?;
+        if self.physical_log.is_some() {
+            self.flush_physical_log().await?;
+        }
         self.closed.store(true, Ordering::SeqCst);
         self.state.lock().await.cache.clear();
         Ok(())

@@ -18,8 +18,19 @@ pub enum Structure {
     Page(u64),
     /// A redo log record.
     LogRecord,
-    /// The log does not hold the begin_checkpoint record the chosen header points at.
+    /// The log does not hold the checkpoint record (begin_checkpoint, or the fuzzy and
+    /// physical-log strategies' checkpoint record) the anchor points at.
     CheckpointRecord,
+    /// A slot of the fuzzy strategy's control file (0 or 1).
+    ControlSlot(u8),
+    /// Both control file slots are unusable.
+    ControlFile,
+    /// A reserved page of the physical-log strategy (0 or 1).
+    ReservedPage(u8),
+    /// Both reserved pages are unusable.
+    ReservedPages,
+    /// A physical log record (a before-image).
+    PhysicalLogRecord,
 }
 
 impl fmt::Display for Structure {
@@ -30,7 +41,12 @@ impl fmt::Display for Structure {
             Structure::Translation => write!(f, "block translation table"),
             Structure::Page(id) => write!(f, "page {id}"),
             Structure::LogRecord => write!(f, "log record"),
-            Structure::CheckpointRecord => write!(f, "begin_checkpoint record"),
+            Structure::CheckpointRecord => write!(f, "checkpoint record"),
+            Structure::ControlSlot(slot) => write!(f, "control file slot {slot}"),
+            Structure::ControlFile => write!(f, "both control file slots"),
+            Structure::ReservedPage(slot) => write!(f, "reserved page {slot}"),
+            Structure::ReservedPages => write!(f, "both reserved pages"),
+            Structure::PhysicalLogRecord => write!(f, "physical log record"),
         }
     }
 }

@@ -4,79 +4,65 @@
 //! model in log order; a production embedder can use them for metrics. Callbacks run inline,
 //! so they must be quick and must not call back into the engine.
 
+use crate::strategy::steps::{self, Step};
 use crate::types::{Lsn, PageId, Write};
 
-/// A step of a checkpoint, reported right after it is done.
-///
-/// The order is TokuDB's: begin (log the begin record, set pending bits, copy header and
-/// translation), then end (write pending pages, fsync, write translation, fsync, write header,
-/// fsync, log end record, free blocks, trim the log).
+/// A step of a checkpoint, reported right after it is done: which step of the strategy's list
+/// ([`crate::strategy::Strategy::steps`]), and for a page write which page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CheckpointStep {
+    pub step: &'static Step,
+    /// Set for `page-written`: the page and how many pages this checkpoint wrote before it.
+    pub page: Option<PageWrite>,
+}
+
+/// The page a `page-written` step wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CheckpointStep {
-    /// The checkpoint lock is held; nothing is written yet. The checkpoint window opens.
-    Started,
-    /// The begin_checkpoint record is appended and flushed to the log.
-    BeginRecordLogged,
-    /// Every dirty page is marked pending; header and translation are copied.
-    PendingBitsSet,
-    /// A pending page (or its clone) is written to a fresh block. `index` counts from 0.
-    PageWritten { page_id: PageId, index: u32 },
-    /// The data file is fsynced after the page writes.
-    DataSynced,
-    /// The inprogress translation is written to a fresh block.
-    TranslationWritten,
-    /// The data file is fsynced after the translation write.
-    TranslationSynced,
-    /// The header is written to its slot.
-    HeaderWritten,
-    /// The data file is fsynced after the header write: the checkpoint is durable.
-    HeaderSynced,
-    /// The end_checkpoint record is appended and flushed to the log.
-    EndRecordLogged,
-    /// Blocks only the old checkpointed translation referenced are freed.
-    BlocksFreed,
-    /// Log segments before the checkpoint's begin LSN are removed.
-    LogTrimmed,
-    /// The checkpoint is complete; the window closes.
-    Finished,
+pub struct PageWrite {
+    pub page_id: PageId,
+    /// Counts the checkpoint's page writes from 0.
+    pub index: u32,
 }
 
 impl CheckpointStep {
-    /// A stable name for scenario files and reports (page writes share one name).
-    pub fn name(self) -> &'static str {
-        match self {
-            CheckpointStep::Started => "started",
-            CheckpointStep::BeginRecordLogged => "begin-record-logged",
-            CheckpointStep::PendingBitsSet => "pending-bits-set",
-            CheckpointStep::PageWritten { .. } => "page-written",
-            CheckpointStep::DataSynced => "data-synced",
-            CheckpointStep::TranslationWritten => "translation-written",
-            CheckpointStep::TranslationSynced => "translation-synced",
-            CheckpointStep::HeaderWritten => "header-written",
-            CheckpointStep::HeaderSynced => "header-synced",
-            CheckpointStep::EndRecordLogged => "end-record-logged",
-            CheckpointStep::BlocksFreed => "blocks-freed",
-            CheckpointStep::LogTrimmed => "log-trimmed",
-            CheckpointStep::Finished => "finished",
+    pub fn new(step: &'static Step) -> Self {
+        Self { step, page: None }
+    }
+
+    pub fn page(step: &'static Step, page_id: PageId, index: u32) -> Self {
+        Self {
+            step,
+            page: Some(PageWrite { page_id, index }),
         }
     }
 
-    /// Every step name, in checkpoint order.
-    pub const NAMES: [&'static str; 13] = [
-        "started",
-        "begin-record-logged",
-        "pending-bits-set",
-        "page-written",
-        "data-synced",
-        "translation-written",
-        "translation-synced",
-        "header-written",
-        "header-synced",
-        "end-record-logged",
-        "blocks-freed",
-        "log-trimmed",
-        "finished",
-    ];
+    /// The step's stable name, as scenario files spell it (page writes share one name).
+    pub fn name(&self) -> &'static str {
+        self.step.name
+    }
+
+    /// The first step of every strategy: the checkpoint window opens.
+    pub fn is_start(&self) -> bool {
+        self.step.name == steps::STARTED
+    }
+
+    /// The last step of every strategy: the checkpoint window closes.
+    pub fn is_finish(&self) -> bool {
+        self.step.name == steps::FINISHED
+    }
+}
+
+impl PartialOrd for CheckpointStep {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Steps order as a checkpoint takes them (page writes by their index).
+impl Ord for CheckpointStep {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.step.position, self.page).cmp(&(other.step.position, other.page))
+    }
 }
 
 pub trait Observer: Send + Sync + 'static {

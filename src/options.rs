@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::strategy::Strategy;
 
 /// How a commit reaches the disk (Lealone's log sync service).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,16 +35,31 @@ pub enum Canary {
     ReuseCheckpointedBlock,
     /// Page reads skip checksum verification.
     SkipChecksum,
+    /// Fuzzy: a page's first change after the redo point logs a delta, not a full-page image,
+    /// so a page torn by a crash cannot be repaired.
+    FuzzyWithoutFullPageImages,
+    /// Fuzzy: the control file is written and synced before the checkpoint record it points at
+    /// is durable.
+    ControlFileBeforeCheckpointRecord,
+    /// Physical log: pages are written without first making their before-images durable.
+    PageBeforeImage,
+    /// Physical log: recovery rolls the logical log forward first and restores the
+    /// before-images after it, over the replayed pages.
+    RestoreAfterRollForward,
 }
 
 impl Canary {
-    pub const ALL: [Canary; 6] = [
+    pub const ALL: [Canary; 10] = [
         Canary::SkipDataFsync,
         Canary::HeaderBeforePages,
         Canary::TrimLogBeforeHeader,
         Canary::IgnorePendingBit,
         Canary::ReuseCheckpointedBlock,
         Canary::SkipChecksum,
+        Canary::FuzzyWithoutFullPageImages,
+        Canary::ControlFileBeforeCheckpointRecord,
+        Canary::PageBeforeImage,
+        Canary::RestoreAfterRollForward,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,16 +70,34 @@ impl Canary {
             Canary::IgnorePendingBit => "ignore-pending-bit",
             Canary::ReuseCheckpointedBlock => "reuse-checkpointed-block",
             Canary::SkipChecksum => "skip-checksum",
+            Canary::FuzzyWithoutFullPageImages => "fuzzy-without-full-page-images",
+            Canary::ControlFileBeforeCheckpointRecord => "control-file-before-checkpoint-record",
+            Canary::PageBeforeImage => "page-before-before-image",
+            Canary::RestoreAfterRollForward => "restore-after-roll-forward",
         }
     }
 
     pub fn from_name(name: &str) -> Option<Canary> {
         Canary::ALL.into_iter().find(|canary| canary.name() == name)
     }
+
+    /// The strategy whose code the planted bug sits in.
+    pub fn strategy(self) -> Strategy {
+        match self {
+            Canary::FuzzyWithoutFullPageImages | Canary::ControlFileBeforeCheckpointRecord => {
+                Strategy::Fuzzy
+            }
+            Canary::PageBeforeImage | Canary::RestoreAfterRollForward => Strategy::PhysicalLog,
+            _ => Strategy::Sharp,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The checkpoint design (see [`crate::strategy`]). A database must be reopened with the
+    /// strategy that created it.
+    pub strategy: Strategy,
     /// A B+tree node splits when its encoded size would exceed this.
     pub page_size_bytes: usize,
     /// Pages the cachetable holds before it evicts; a transaction may overshoot it briefly.
@@ -82,6 +116,13 @@ pub struct Options {
     /// The disk's atomic write unit: after each log fsync the next log write starts on a
     /// multiple of this, so a torn write never touches a sector holding durable records.
     pub log_sector_bytes: u64,
+    /// Fuzzy strategy: the checkpoint spreads its page writes over this fraction of
+    /// `checkpoint_interval` (PostgreSQL's checkpoint_completion_target); 0 writes at once.
+    pub checkpoint_completion_target: f64,
+    /// Physical-log strategy: the physical log's capacity. A checkpoint is due when the
+    /// before-images since the last one fill 75% of it, or when they plus the dirty pages
+    /// exceed 90% (GBase 8t's physical log triggers).
+    pub physical_log_bytes: u64,
     /// Largest key accepted.
     pub key_size_max: usize,
     /// Largest value accepted.
@@ -93,6 +134,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            strategy: Strategy::Sharp,
             page_size_bytes: 4096,
             cache_pages: 256,
             sync_mode: SyncMode::Instant,
@@ -101,6 +143,8 @@ impl Default for Options {
             checkpoint_log_bytes: 64 << 20,
             log_segment_bytes: 1 << 20,
             log_sector_bytes: 4096,
+            checkpoint_completion_target: 0.5,
+            physical_log_bytes: 16 << 20,
             key_size_max: 1024,
             value_size_max: 64 << 10,
             #[cfg(feature = "canary")]
@@ -150,7 +194,47 @@ impl Options {
                 self.value_size_max
             ));
         }
+        if !(0.0..=1.0).contains(&self.checkpoint_completion_target) {
+            return fail(format!(
+                "checkpoint_completion_target {} is not in [0, 1]",
+                self.checkpoint_completion_target
+            ));
+        }
+        if self.strategy.writes_in_place() {
+            // A page written in place lives in a fixed slot. Splitting by bytes keeps every
+            // node at rest within a page plus one entry as long as an entry is at most half a
+            // page (see tree.rs), and the slot is sized for exactly that.
+            if self.entry_bytes_max() > self.page_size_bytes / 2 {
+                return fail(format!(
+                    "the {} strategy writes pages in place: an entry (key_size_max {} + \
+                     value_size_max {} + 12 bytes) must fit in half a page ({} bytes)",
+                    self.strategy,
+                    self.key_size_max,
+                    self.value_size_max,
+                    self.page_size_bytes / 2
+                ));
+            }
+        }
+        if self.strategy == Strategy::PhysicalLog
+            && self.physical_log_bytes < 4 * self.log_segment_bytes
+        {
+            return fail(format!(
+                "physical_log_bytes {} is below four log segments ({})",
+                self.physical_log_bytes,
+                4 * self.log_segment_bytes
+            ));
+        }
         Ok(())
+    }
+
+    /// The largest encoding one leaf entry (or internal separator) can take in a node.
+    pub fn entry_bytes_max(&self) -> usize {
+        12 + self.key_size_max + self.value_size_max
+    }
+
+    /// The size of a page slot for the in-place strategies.
+    pub fn slot_bytes(&self) -> u64 {
+        crate::format::page::slot_bytes(self.page_size_bytes, self.entry_bytes_max())
     }
 
     /// Whether a planted bug is switched on. Always false without the `canary` feature.

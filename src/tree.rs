@@ -3,6 +3,12 @@
 //! Leaves hold sorted key/value entries; an internal node's child `i + 1` holds keys at or
 //! above `keys[i]`. Deletes do not merge nodes: an emptied leaf stays until the key space
 //! refills it, which keeps every change local to one leaf plus the splits above it.
+//!
+//! A node splits when its encoding exceeds the page size, at the byte midpoint of its entries.
+//! Every node at rest then stays within a page plus one entry `E` as long as `E` is at most
+//! half a page: a node that splits held at most that plus the entry just added, so each half
+//! holds at most half of `page + 2E` plus the entry at the cut, `page/2 + 2E <= page + E`. The
+//! in-place strategies size their page slots from this bound.
 
 use std::ops::Bound;
 
@@ -40,6 +46,18 @@ impl Cachetable {
                 }
             }
         }
+    }
+
+    /// The number of pages on the path to `key`'s leaf; the path must be loaded.
+    pub fn height(&self, key: &[u8]) -> usize {
+        let mut id = self.root;
+        let mut height = 1;
+        // Bounded by the tree's height, as in `descend`.
+        while let Node::Internal { keys, children } = self.node(id) {
+            id = children[child_index(keys, key)];
+            height += 1;
+        }
+        height
     }
 
     /// Loads every page `key`'s operation will touch, so that applying it needs no I/O.
@@ -134,6 +152,7 @@ impl Cachetable {
                     unreachable!()
                 };
                 entries.remove(index);
+                self.note_delta(leaf, key, None);
                 return;
             }
             (Some(value), found) => {
@@ -144,6 +163,7 @@ impl Cachetable {
                     Ok(index) => entries[index].1 = value.to_vec(),
                     Err(index) => entries.insert(index, (key.to_vec(), value.to_vec())),
                 }
+                self.note_delta(leaf, key, Some(value));
             }
         }
         self.split_upwards(path, leaf);
@@ -160,6 +180,7 @@ impl Cachetable {
             let Some((separator, right)) = self.split(id) else {
                 return;
             };
+            self.note_structural(id);
             let right_id = self.insert_new(right);
             match path.pop() {
                 Some((parent, index)) => {
@@ -168,7 +189,22 @@ impl Cachetable {
                     };
                     keys.insert(index, separator);
                     children.insert(index + 1, right_id);
+                    self.note_structural(parent);
                     id = parent;
+                }
+                None if self.root_fixed => {
+                    // The root keeps its page: its left half moves to a new page instead.
+                    let root = Node::Internal {
+                        keys: vec![separator],
+                        children: Vec::new(),
+                    };
+                    let left = std::mem::replace(self.node_mut(id), root);
+                    let left_id = self.insert_new(left);
+                    let Node::Internal { children, .. } = self.node_mut(id) else {
+                        unreachable!("just made internal")
+                    };
+                    children.extend([left_id, right_id]);
+                    return;
                 }
                 None => {
                     let root = Node::Internal {
@@ -182,22 +218,27 @@ impl Cachetable {
         }
     }
 
-    /// Moves the upper half of `id` into a new node; returns the separator and the new node,
-    /// or None if the node is too small to split.
+    /// Moves the upper half (by bytes) of `id` into a new node; returns the separator and the
+    /// new node, or None if the node is too small to split.
     fn split(&mut self, id: PageId) -> Option<(Vec<u8>, Node)> {
+        match self.node(id) {
+            Node::Leaf { entries } if entries.len() < 2 => return None,
+            Node::Internal { keys, .. } if keys.len() < 3 => return None,
+            _ => {}
+        }
         match self.node_mut(id) {
             Node::Leaf { entries } => {
-                if entries.len() < 2 {
-                    return None;
-                }
-                let upper = entries.split_off(entries.len() / 2);
+                let sizes: Vec<usize> = entries
+                    .iter()
+                    .map(|(key, value)| 8 + key.len() + value.len())
+                    .collect();
+                let cut = byte_midpoint(&sizes).clamp(1, entries.len() - 1);
+                let upper = entries.split_off(cut);
                 Some((upper[0].0.clone(), Node::Leaf { entries: upper }))
             }
             Node::Internal { keys, children } => {
-                if keys.len() < 3 {
-                    return None;
-                }
-                let middle = keys.len() / 2;
+                let sizes: Vec<usize> = keys.iter().map(|key| 12 + key.len()).collect();
+                let middle = byte_midpoint(&sizes).clamp(1, keys.len() - 2);
                 let upper_keys = keys.split_off(middle + 1);
                 let separator = keys.pop().expect("middle < len");
                 let upper_children = children.split_off(middle + 1);
@@ -213,9 +254,31 @@ impl Cachetable {
     }
 }
 
+/// How many of `sizes`, from the front, it takes for their total to reach half of the sum:
+/// the left part of a split, at most half the bytes plus the one entry that crosses the middle.
+fn byte_midpoint(sizes: &[usize]) -> usize {
+    let total: usize = sizes.iter().sum();
+    let mut running = 0;
+    for (index, size) in sizes.iter().enumerate() {
+        running += size;
+        if running * 2 >= total {
+            return index + 1;
+        }
+    }
+    sizes.len()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::child_index;
+    use super::{byte_midpoint, child_index};
+
+    #[test]
+    fn splits_cut_at_the_byte_midpoint() {
+        // Proves a split balances bytes, not entry counts: one big entry stands alone.
+        assert_eq!(byte_midpoint(&[10, 10, 10, 10]), 2);
+        assert_eq!(byte_midpoint(&[100, 1, 1, 1]), 1);
+        assert_eq!(byte_midpoint(&[1, 1, 1, 100]), 4);
+    }
 
     #[test]
     fn child_index_sends_separator_keys_right() {

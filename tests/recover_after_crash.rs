@@ -13,7 +13,7 @@ use common::{
     Model, YieldingVfs,
 };
 use crashpoint::format::record::{encoded_len, Record};
-use crashpoint::{CheckpointStep, Lsn, MemVfs, Observer, Options, SyncMode, Write};
+use crashpoint::{CheckpointStep, Lsn, MemVfs, Observer, Options, Strategy, SyncMode, Write};
 use futures::executor::block_on;
 
 /// A crash image taken right after a checkpoint step.
@@ -81,9 +81,26 @@ impl Observer for CrashAtEveryStep {
 }
 
 fn options() -> Options {
+    strategy_options(Strategy::Sharp)
+}
+
+/// The test's options for `strategy`: pages large enough that the in-place strategies' slots
+/// hold the test's largest entry.
+fn strategy_options(strategy: Strategy) -> Options {
     Options {
+        strategy,
         cache_pages: 16,
+        page_size_bytes: 1024,
         ..small_options(SyncMode::Instant)
+    }
+}
+
+/// The step after which a strategy's checkpoint is durable (its anchor is synced).
+fn durable_step(strategy: Strategy) -> &'static str {
+    match strategy {
+        Strategy::Sharp => "header-synced",
+        Strategy::Fuzzy => "control-file-synced",
+        Strategy::PhysicalLog => "reserved-page-synced",
     }
 }
 
@@ -100,13 +117,23 @@ fn writes_for(round: u64) -> Vec<Write> {
 }
 
 /// Opens `image`, checks the recovered checkpoint and state, and returns the engine's state.
-async fn check_image(image: &Image, observer: &CrashAtEveryStep, new_count: u64) {
+async fn check_image(
+    image: &Image,
+    observer: &CrashAtEveryStep,
+    new_count: u64,
+    strategy: Strategy,
+) {
     let step = image.step;
-    let engine = open_on(image.vfs.clone(), &options())
+    let engine = open_on(image.vfs.clone(), &strategy_options(strategy))
         .await
-        .unwrap_or_else(|error| panic!("crash after {step:?}: recovery failed: {error}"));
+        .unwrap_or_else(|error| {
+            panic!("{strategy}: crash after {step:?}: recovery failed: {error}")
+        });
     let report = engine.recovery_report().clone();
-    let expected_count = if step >= CheckpointStep::HeaderSynced {
+    let durable = strategy
+        .step(durable_step(strategy))
+        .expect("a durable step");
+    let expected_count = if step.step.position >= durable.position {
         new_count
     } else {
         new_count - 1
@@ -151,7 +178,14 @@ async fn check_image(image: &Image, observer: &CrashAtEveryStep, new_count: u64)
 
 #[test]
 fn a_crash_after_any_checkpoint_step_recovers_every_acknowledged_commit() {
-    // Proves a crash after each checkpoint step keeps all commits and recovers the new checkpoint iff its header was synced.
+    // Proves, for every strategy, a crash after each checkpoint step keeps all commits and recovers the new checkpoint iff its anchor was synced.
+    for strategy in Strategy::ALL {
+        crash_after_every_step(strategy);
+    }
+}
+
+fn crash_after_every_step(strategy: Strategy) {
+    let options = || strategy_options(strategy);
     block_on(async {
         let vfs = MemVfs::new();
         let observer = CrashAtEveryStep::new(vfs.clone());
@@ -174,25 +208,29 @@ fn a_crash_after_any_checkpoint_step_recovers_every_acknowledged_commit() {
         let names: BTreeSet<&str> = images.iter().map(|image| image.step.name()).collect();
         assert_eq!(
             names,
-            CheckpointStep::NAMES.into_iter().collect::<BTreeSet<_>>(),
-            "every step was observed"
+            strategy
+                .steps()
+                .iter()
+                .map(|step| step.name)
+                .collect::<BTreeSet<_>>(),
+            "{strategy}: every step was observed"
         );
         let pages_written = images
             .iter()
-            .filter(|image| matches!(image.step, CheckpointStep::PageWritten { .. }))
+            .filter(|image| image.step.page.is_some())
             .count();
         assert!(
             pages_written >= 4,
-            "the checkpoint wrote only {pages_written} pages; the test wants several"
+            "{strategy}: the checkpoint wrote only {pages_written} pages; the test wants several"
         );
         for image in &images {
-            check_image(image, &observer, count).await;
+            check_image(image, &observer, count, strategy).await;
         }
 
         // A recovered image keeps working: more commits, another crash, and everything is there.
         let middle = images
             .iter()
-            .find(|image| matches!(image.step, CheckpointStep::PageWritten { index: 2, .. }))
+            .find(|image| image.step.page.is_some_and(|page| page.index == 2))
             .expect("a third page write");
         let recovered = open_on(middle.vfs.clone(), &options()).await.unwrap();
         let mut model = observer.model_through(Lsn(u64::MAX));
@@ -212,7 +250,14 @@ fn a_crash_after_any_checkpoint_step_recovers_every_acknowledged_commit() {
 
 #[test]
 fn commits_during_a_checkpoint_survive_a_crash_at_any_step() {
-    // Proves commits that run inside the checkpoint window (copy-on-write of pending pages) are recovered after a crash at each step.
+    // Proves, for every strategy, commits that run inside the checkpoint window (copy-on-write of pending pages, writes in place over pages being flushed) are recovered after a crash at each step.
+    for strategy in Strategy::ALL {
+        commits_during_checkpoint(strategy);
+    }
+}
+
+fn commits_during_checkpoint(strategy: Strategy) {
+    let options = || strategy_options(strategy);
     block_on(async {
         let memory = MemVfs::new();
         let observer = CrashAtEveryStep::new(memory.clone());
@@ -251,7 +296,7 @@ fn commits_during_a_checkpoint_survive_a_crash_at_any_step() {
             "no commit ran inside the checkpoint window ({started} logged at start and at finish)"
         );
         for image in &images {
-            check_image(image, &observer, count).await;
+            check_image(image, &observer, count, strategy).await;
         }
         let final_image = open_on(memory.crash_image(), &options()).await.unwrap();
         assert_same(

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use arbitrary::Arbitrary;
-use crashpoint::CheckpointStep;
+use crashpoint::Strategy;
 use crashpoint_sim::driver::{run_seed, SeedOptions};
 use crashpoint_sim::scenario::Scenario;
 
@@ -71,6 +71,14 @@ pub struct EnginePlan {
     /// 1024-byte pages instead of 512.
     pub large_pages: bool,
     pub log_segment_bytes: Bounded<4096, 16_384>,
+    /// An index into `Strategy::ALL`: every checkpoint design is fuzzed.
+    pub strategy: Bounded<0, 2>,
+}
+
+impl EnginePlan {
+    pub fn strategy(&self) -> Strategy {
+        Strategy::ALL[self.strategy.get_usize()]
+    }
 }
 
 /// Each rate in thousandths, at most 0.05.
@@ -97,8 +105,9 @@ const _: () = assert!(SECTOR_SIZES[2] <= crashpoint::allocator::BLOCK_ALIGNMENT_
 
 #[derive(Arbitrary, Debug, Clone)]
 pub enum CrashModePlan {
-    /// Right after one named checkpoint step (an index into `CheckpointStep::NAMES`).
-    Step { step: Bounded<0, 12> },
+    /// Right after one named checkpoint step: an index into the plan's strategy's steps,
+    /// taken modulo their number.
+    Step { step: Bounded<0, 31> },
     /// At the k-th I/O inside a checkpoint window, k in 1..=io_max.
     Io { io_max: Bounded<1, 60> },
     /// At a random time in 1..=time_max_ms.
@@ -159,6 +168,7 @@ impl Plan {
             workload.think_time_max_ms.get()
         );
         let _ = writeln!(text, "\n[engine]");
+        let _ = writeln!(text, "strategy = \"{}\"", engine.strategy().name());
         let _ = writeln!(text, "sync_mode = \"{}\"", engine.sync_mode.name());
         let _ = writeln!(
             text,
@@ -200,7 +210,8 @@ impl Plan {
         let _ = writeln!(text, "\n[crash]");
         match &crash.mode {
             CrashModePlan::Step { step } => {
-                let name = CheckpointStep::NAMES[step.get_usize()];
+                let steps = engine.strategy().steps();
+                let name = steps[step.get_usize() % steps.len()].name;
                 let _ = writeln!(text, "mode = \"step\"\nsteps = [\"{name}\"]");
             }
             CrashModePlan::Io { io_max } => {

@@ -11,11 +11,12 @@
 //!
 //! - Process 1, "tasks": one thread per client ("client 0", …) with a "commit" span per
 //!   transaction (args: writes, lsn and durable, or the error) and a "read" span per read; a
-//!   "checkpointer" thread with a "checkpoint N" span per checkpoint, from `Started` to
-//!   `Finished`, holding the spans of its five parts (begin: `Started` to `PendingBitsSet`;
-//!   pages: to `DataSynced`; translation: to `TranslationSynced`; header: to `HeaderSynced`;
-//!   end: to `Finished`), each holding one span per step ("page write" per page, "data fsync",
-//!   "header write", …) that runs from the previous step's report to this one's; and a
+//!   "checkpointer" thread with a "checkpoint N" span per checkpoint, from `started` to
+//!   `finished`, holding the spans of its parts, each holding one span per step that runs from
+//!   the previous step's report to this one's. Parts and span titles come from the strategy's
+//!   step list (`crashpoint::strategy::steps`): for the sharp checkpoint the parts are begin,
+//!   pages, translation, header and end, the spans "page write" per page, "data fsync",
+//!   "header write", …; the fuzzy and physical-log checkpoints bring their own; and a
 //!   "harness" thread with a "phase N" span per phase, a "crash: cause" instant per crash and a
 //!   "check passed" or "check failed" instant per check (the message in args).
 //! - Process 2, "disk": one thread per file name (the data file, each log segment, and
@@ -23,8 +24,8 @@
 //!   call (args: offset, len, result, fault) and an instant per injected fault (category
 //!   "fault", named after its kind, the record's detail in args).
 //!
-//! A checkpoint a crash interrupts has no `Finished`: its span, and the part it was in, end at
-//! the next checkpoint's `Started`, at the crash, or at the end of the run, whichever comes
+//! A checkpoint a crash interrupts has no `finished`: its span, and the part it was in, end at
+//! the next checkpoint's `started`, at the crash, or at the end of the run, whichever comes
 //! first, with `finished: false` in args.
 //!
 //! # What is approximate
@@ -398,64 +399,14 @@ fn task_events(timeline: &[TimelineEvent]) -> Vec<Event> {
     events
 }
 
-/// The part of a checkpoint a step completes.
-fn part_of(step: CheckpointStep) -> &'static str {
-    match step {
-        CheckpointStep::Started
-        | CheckpointStep::BeginRecordLogged
-        | CheckpointStep::PendingBitsSet => "begin",
-        CheckpointStep::PageWritten { .. } | CheckpointStep::DataSynced => "pages",
-        CheckpointStep::TranslationWritten | CheckpointStep::TranslationSynced => "translation",
-        CheckpointStep::HeaderWritten | CheckpointStep::HeaderSynced => "header",
-        CheckpointStep::EndRecordLogged
-        | CheckpointStep::BlocksFreed
-        | CheckpointStep::LogTrimmed
-        | CheckpointStep::Finished => "end",
-    }
-}
-
-/// The part a checkpoint is in after `step`: where an interrupted one was when it stopped.
-fn part_after(step: CheckpointStep) -> Option<&'static str> {
-    match step {
-        CheckpointStep::Started | CheckpointStep::BeginRecordLogged => Some("begin"),
-        CheckpointStep::PendingBitsSet | CheckpointStep::PageWritten { .. } => Some("pages"),
-        CheckpointStep::DataSynced | CheckpointStep::TranslationWritten => Some("translation"),
-        CheckpointStep::TranslationSynced | CheckpointStep::HeaderWritten => Some("header"),
-        CheckpointStep::HeaderSynced
-        | CheckpointStep::EndRecordLogged
-        | CheckpointStep::BlocksFreed
-        | CheckpointStep::LogTrimmed => Some("end"),
-        CheckpointStep::Finished => None,
-    }
-}
-
-/// The name of the span that ends with `step`.
-fn step_label(step: CheckpointStep) -> &'static str {
-    match step {
-        CheckpointStep::Started => "start",
-        CheckpointStep::BeginRecordLogged => "begin record",
-        CheckpointStep::PendingBitsSet => "pending bits",
-        CheckpointStep::PageWritten { .. } => "page write",
-        CheckpointStep::DataSynced => "data fsync",
-        CheckpointStep::TranslationWritten => "translation write",
-        CheckpointStep::TranslationSynced => "translation fsync",
-        CheckpointStep::HeaderWritten => "header write",
-        CheckpointStep::HeaderSynced => "header fsync",
-        CheckpointStep::EndRecordLogged => "end record",
-        CheckpointStep::BlocksFreed => "free blocks",
-        CheckpointStep::LogTrimmed => "trim log",
-        CheckpointStep::Finished => "finish",
-    }
-}
-
-/// A checkpoint whose `Finished` has not arrived yet.
+/// A checkpoint whose `finished` step has not arrived yet.
 struct OpenCheckpoint {
     count: u64,
     steps: Vec<(u64, CheckpointStep)>,
 }
 
 /// Checkpoint spans on the checkpointer thread. The steps of one checkpoint arrive in order;
-/// one without `Finished` is closed at the next `Started`, the next crash, or `run_end_nanos`.
+/// one without `finished` is closed at the next `started`, the next crash, or `run_end_nanos`.
 pub fn checkpoint_spans(timeline: &[TimelineEvent], run_end_nanos: u64) -> Vec<Event> {
     let mut events = Vec::new();
     let mut open: Option<OpenCheckpoint> = None;
@@ -465,7 +416,7 @@ pub fn checkpoint_spans(timeline: &[TimelineEvent], run_end_nanos: u64) -> Vec<E
                 let continues = open
                     .as_ref()
                     .is_some_and(|checkpoint| checkpoint.count == *count)
-                    && *step != CheckpointStep::Started;
+                    && !step.is_start();
                 if !continues {
                     if let Some(interrupted) = open.take() {
                         events.extend(close_checkpoint(interrupted, *nanos, false));
@@ -477,7 +428,7 @@ pub fn checkpoint_spans(timeline: &[TimelineEvent], run_end_nanos: u64) -> Vec<E
                 }
                 let checkpoint = open.as_mut().expect("opened above");
                 checkpoint.steps.push((*nanos, *step));
-                if *step == CheckpointStep::Finished {
+                if step.is_finish() {
                     let finished = open.take().expect("opened above");
                     events.extend(close_checkpoint(finished, *nanos, true));
                 }
@@ -509,10 +460,7 @@ fn close_checkpoint(checkpoint: OpenCheckpoint, end_nanos: u64, finished: bool) 
         end_nanos >= start_nanos,
         "a checkpoint closed before it started"
     );
-    let page_writes = steps
-        .iter()
-        .filter(|(_, step)| matches!(step, CheckpointStep::PageWritten { .. }))
-        .count();
+    let page_writes = steps.iter().filter(|(_, step)| step.page.is_some()).count();
     let mut events = vec![Event::span(
         format!("checkpoint {}", checkpoint.count),
         "checkpoint",
@@ -529,13 +477,13 @@ fn close_checkpoint(checkpoint: OpenCheckpoint, end_nanos: u64, finished: bool) 
     let mut parts: Vec<(&'static str, u64, u64, Vec<Event>)> = Vec::new();
     for pair in steps.windows(2) {
         let ((from, _), (to, step)) = (pair[0], pair[1]);
-        let mut span = Event::span(step_label(step), "checkpoint", from, to)
+        let mut span = Event::span(step.step.label, "checkpoint", from, to)
             .with("step", step.name())
             .with("count", checkpoint.count);
-        if let CheckpointStep::PageWritten { page_id, index } = step {
-            span = span.with("page_id", page_id).with("index", index);
+        if let Some(page) = step.page {
+            span = span.with("page_id", page.page_id).with("index", page.index);
         }
-        let part = part_of(step);
+        let part = step.step.part;
         match parts.last_mut() {
             Some((name, _, part_end, spans)) if *name == part => {
                 *part_end = to;
@@ -546,7 +494,7 @@ fn close_checkpoint(checkpoint: OpenCheckpoint, end_nanos: u64, finished: bool) 
     }
     if !finished {
         // The part the checkpoint was in when it stopped runs on to where it was closed.
-        if let Some(part) = part_after(last_step) {
+        if let Some(part) = last_step.step.part_after() {
             let (last_nanos, _) = *steps.last().expect("not empty");
             match parts.last_mut() {
                 Some((name, _, part_end, _)) if *name == part => *part_end = end_nanos,
@@ -761,10 +709,20 @@ mod tests {
     }
 
     fn page(index: u32) -> CheckpointStep {
-        CheckpointStep::PageWritten {
-            page_id: 10 + u64::from(index),
+        CheckpointStep::page(
+            &crashpoint::strategy::steps::sharp::PAGE_WRITTEN,
+            10 + u64::from(index),
             index,
-        }
+        )
+    }
+
+    /// The sharp step called `name`.
+    fn sharp(name: &str) -> CheckpointStep {
+        CheckpointStep::new(
+            crashpoint::Strategy::Sharp
+                .step(name)
+                .expect("a sharp step"),
+        )
     }
 
     fn spans_named<'a>(events: &'a [Event], name: &str) -> Vec<&'a Event> {
@@ -772,22 +730,21 @@ mod tests {
     }
 
     fn full_checkpoint(count: u64, base: u64) -> Vec<TimelineEvent> {
-        use CheckpointStep::*;
         let steps = [
-            Started,
-            BeginRecordLogged,
-            PendingBitsSet,
+            sharp("started"),
+            sharp("begin-record-logged"),
+            sharp("pending-bits-set"),
             page(0),
             page(1),
-            DataSynced,
-            TranslationWritten,
-            TranslationSynced,
-            HeaderWritten,
-            HeaderSynced,
-            EndRecordLogged,
-            BlocksFreed,
-            LogTrimmed,
-            Finished,
+            sharp("data-synced"),
+            sharp("translation-written"),
+            sharp("translation-synced"),
+            sharp("header-written"),
+            sharp("header-synced"),
+            sharp("end-record-logged"),
+            sharp("blocks-freed"),
+            sharp("log-trimmed"),
+            sharp("finished"),
         ];
         steps
             .into_iter()
@@ -841,11 +798,10 @@ mod tests {
     #[test]
     fn an_abandoned_checkpoint_closes_at_the_next_start() {
         // Proves a checkpoint with no Finished ends where the next one starts, not later.
-        use CheckpointStep::*;
         let mut timeline = vec![
-            step(100, 1, Started),
-            step(200, 1, BeginRecordLogged),
-            step(300, 1, PendingBitsSet),
+            step(100, 1, sharp("started")),
+            step(200, 1, sharp("begin-record-logged")),
+            step(300, 1, sharp("pending-bits-set")),
             step(400, 1, page(0)),
         ];
         timeline.extend(full_checkpoint(2, 1000));
@@ -870,19 +826,18 @@ mod tests {
     fn a_crash_closes_the_open_checkpoint_and_opens_the_next_part() {
         // Proves a crash ends the checkpoint and the part it had moved on to, even one with no
         // step of its own yet.
-        use CheckpointStep::*;
         let timeline = vec![
-            step(100, 4, Started),
-            step(200, 4, BeginRecordLogged),
-            step(300, 4, PendingBitsSet),
-            step(400, 4, DataSynced),
+            step(100, 4, sharp("started")),
+            step(200, 4, sharp("begin-record-logged")),
+            step(300, 4, sharp("pending-bits-set")),
+            step(400, 4, sharp("data-synced")),
             TimelineEvent::Crash {
                 phase: 0,
                 nanos: 700,
                 cause: "random time".to_string(),
             },
             // After recovery the counts start again from the recovered checkpoint.
-            step(900, 4, Started),
+            step(900, 4, sharp("started")),
         ];
         let events = checkpoint_spans(&timeline, 1500);
         let outer = spans_named(&events, "checkpoint 4");
@@ -893,7 +848,7 @@ mod tests {
             (translation[0].nanos, translation[0].end_nanos()),
             (400, 700)
         );
-        // The second never got past Started; it runs to the end of the run.
+        // The second never got past `started`; it runs to the end of the run.
         assert_eq!((outer[1].nanos, outer[1].end_nanos()), (900, 1500));
         assert_eq!(spans_named(&events, "begin")[1].end_nanos(), 1500);
     }

@@ -152,6 +152,9 @@ pub struct BenchArguments {
     /// Scenario name or path to a .toml file.
     #[arg(long, default_value = "smoke")]
     pub scenario: String,
+    /// The checkpoint strategy: sharp, fuzzy, physical-log, or all (each in turn).
+    #[arg(long, value_name = "NAME")]
+    pub strategy: Option<StrategyChoice>,
     /// Seeds to run, from 0.
     #[arg(long, default_value_t = 4000)]
     pub seeds: u64,
@@ -162,6 +165,71 @@ pub struct CommonArguments {
     /// Enable a planted bug by name (needs the `canary` feature), to prove the checks can fail.
     #[arg(long, value_name = "NAME")]
     pub canary: Option<String>,
+    /// The checkpoint strategy: sharp, fuzzy, physical-log, or all (each in turn). Without it
+    /// a scenario runs with its own `[engine] strategy`, and `run` with no scenario runs every
+    /// strategy.
+    #[arg(long, value_name = "NAME")]
+    pub strategy: Option<StrategyChoice>,
+}
+
+/// `--strategy`: one strategy by name, or all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrategyChoice {
+    One(crashpoint::Strategy),
+    All,
+}
+
+impl std::str::FromStr for StrategyChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text == "all" {
+            return Ok(StrategyChoice::All);
+        }
+        crashpoint::Strategy::from_name(text)
+            .map(StrategyChoice::One)
+            .ok_or_else(|| {
+                let known: Vec<&str> = crashpoint::Strategy::ALL
+                    .iter()
+                    .map(|strategy| strategy.name())
+                    .collect();
+                format!(
+                    "unknown strategy `{text}`, expected all or one of: {}",
+                    known.join(", ")
+                )
+            })
+    }
+}
+
+/// The scenarios to run: each of `scenarios` with every strategy `choice` names, or as it is.
+fn with_strategies(
+    scenarios: Vec<crate::scenario::Scenario>,
+    choice: Option<StrategyChoice>,
+) -> anyhow::Result<Vec<crate::scenario::Scenario>> {
+    let strategies = match choice {
+        None => return Ok(scenarios),
+        Some(StrategyChoice::One(strategy)) => vec![strategy],
+        Some(StrategyChoice::All) => crashpoint::Strategy::ALL.to_vec(),
+    };
+    let mut concrete = Vec::with_capacity(scenarios.len() * strategies.len());
+    for scenario in &scenarios {
+        for &strategy in &strategies {
+            concrete.push(
+                scenario
+                    .with_strategy(strategy)
+                    .map_err(anyhow::Error::msg)?,
+            );
+        }
+    }
+    Ok(concrete)
+}
+
+/// One scenario name or path, with each strategy `--strategy` names.
+fn resolve_scenarios(
+    name_or_path: &str,
+    choice: Option<StrategyChoice>,
+) -> anyhow::Result<Vec<crate::scenario::Scenario>> {
+    with_strategies(vec![resolve_scenario(name_or_path)?], choice)
 }
 
 /// Parses the process arguments, runs the command and returns the exit code.

@@ -11,7 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crashpoint::{Canary, CheckpointStep, Engine, Options};
+use crashpoint::{Canary, Engine, Options};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -101,6 +101,7 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
                 };
                 let outcome = SeedOutcome {
                     scenario: scenario.name.clone(),
+                    strategy: scenario.engine.strategy.name().to_string(),
                     seed,
                     failure: Some(failure),
                     ..SeedOutcome::default()
@@ -116,6 +117,7 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
     let run = RefCell::new(SeedRun {
         outcome: SeedOutcome {
             scenario: scenario.name.clone(),
+            strategy: scenario.engine.strategy.name().to_string(),
             seed,
             ..SeedOutcome::default()
         },
@@ -162,7 +164,15 @@ pub fn engine_options(scenario: &Scenario, canary: Option<&str>) -> Result<Optio
     let engine = &scenario.engine;
     // With the `canary` feature Options has one more field, which the update fills.
     #[allow(clippy::needless_update)]
+    // Workload keys are `key` and at most 10 digits. The in-place strategies size page slots
+    // from the largest entry, so they get exactly that bound.
+    let key_size_max = if engine.strategy.writes_in_place() {
+        16
+    } else {
+        (engine.page_size_bytes / 4).min(1024)
+    };
     let options = Options {
+        strategy: engine.strategy,
         page_size_bytes: engine.page_size_bytes,
         cache_pages: engine.cache_pages,
         sync_mode: engine.sync_mode.into(),
@@ -171,7 +181,7 @@ pub fn engine_options(scenario: &Scenario, canary: Option<&str>) -> Result<Optio
         checkpoint_log_bytes: 1 << 20,
         log_segment_bytes: engine.log_segment_bytes,
         log_sector_bytes: scenario.faults.sector_size_bytes,
-        key_size_max: (engine.page_size_bytes / 4).min(1024),
+        key_size_max,
         value_size_max: (scenario.workload.value_size_max as usize).max(1),
         ..Options::default()
     };
@@ -249,18 +259,10 @@ fn crash_target(scenario: &Scenario, rng: &mut ChaCha8Rng) -> CrashTarget {
     match scenario.crash.mode {
         CrashMode::Random => CrashTarget::None,
         CrashMode::Step => {
-            let names: Vec<&'static str> = if scenario.crash.steps.is_empty() {
-                CheckpointStep::NAMES.to_vec()
-            } else {
-                CheckpointStep::NAMES
-                    .iter()
-                    .copied()
-                    .filter(|name| scenario.crash.steps.iter().any(|step| step == name))
-                    .collect()
-            };
+            let names = scenario.step_names();
             let name = names[rng.gen_range(0..names.len())];
             CrashTarget::Step {
-                name,
+                name: name.to_string(),
                 skip: rng.gen_range(0..=2),
             }
         }
@@ -399,7 +401,8 @@ async fn simulate(
 
     let mut fs = SimFs::new(fs_config(scenario, seed, 0, options.record_trace));
     fs.set_faults_enabled(false);
-    hub.lock().fs = Some(fs.clone());
+    hub.lock().anchor_regions = engine_options.strategy.anchor_regions();
+    hub.attach(&fs);
     let mut engine = Rc::new(
         Engine::open(
             fs.clone(),
@@ -444,9 +447,9 @@ async fn simulate(
         let clients = planned.map_or(scenario.workload.clients, |planned| {
             planned.clients.len() as u32
         });
+        hub.attach(&fs);
         {
             let mut hub_state = hub.lock();
-            hub_state.fs = Some(fs.clone());
             hub_state.target = Some(target);
             hub_state.crash_cause = None;
             hub_state.phase = phase_number;
@@ -479,6 +482,9 @@ async fn simulate(
         fs.set_recorder(None);
         {
             let mut hub_state = hub.lock();
+            // Whatever the target was, it is spent: recovery's own checkpoints (a startup
+            // checkpoint) must not arm it again on the recovered disk.
+            hub_state.target = None;
             hub_state.window = None;
             let cause = hub_state.crash_cause.clone().unwrap_or_default();
             hub_state.note(TimelineEvent::Crash {
@@ -491,7 +497,7 @@ async fn simulate(
                 run.borrow_mut().phase_models.push(model);
             }
         }
-        let durable_checkpoint = oracle::image_checkpoint(&fs.durable_image());
+        let durable_image = fs.durable_image();
         absorb_fs(run, &fs, phase_number, &mut damage);
         drop(engine);
 
@@ -545,17 +551,25 @@ async fn simulate(
             tracing::info!(damage = %pinned.describe(), "bit rot pinned to the crash image");
         }
 
+        let (durable_checkpoint, anchor_written_max) = {
+            let hub_state = hub.lock();
+            (
+                oracle::durable_checkpoint(&hub_state.anchor_writes, &[&durable_image, &image]),
+                hub_state.anchor_written_max(),
+            )
+        };
+        drop(durable_image);
         fs = SimFs::from_image(
             image,
             fs_config(scenario, seed, phase_number + 1, options.record_trace),
         );
         fs.set_faults_enabled(false);
-        hub.lock().fs = Some(fs.clone());
+        hub.attach(&fs);
         let facts = CrashFacts {
             crash_index: Some(crash_index),
             damage: &damage,
             durable_checkpoint,
-            header_written_max: hub.lock().header_written_max,
+            anchor_written_max,
         };
         let verdict =
             oracle::recover_and_check(fs.clone(), engine_options.clone(), hub, &facts).await;
@@ -652,11 +666,18 @@ fn take_recorded_operations(hub: &Hub, phase: u32, clients: u32) -> Vec<Vec<Oper
 fn planned_target(crash: &PlannedCrash) -> Result<(CrashTarget, Option<Duration>), String> {
     Ok(match crash {
         PlannedCrash::Step { name, skip } => {
-            let name = CheckpointStep::NAMES
-                .into_iter()
-                .find(|known| known == name)
-                .ok_or_else(|| format!("schedule names an unknown checkpoint step {name:?}"))?;
-            (CrashTarget::Step { name, skip: *skip }, None)
+            if !crashpoint::Strategy::all_step_names().contains(&name.as_str()) {
+                return Err(format!(
+                    "schedule names an unknown checkpoint step {name:?}"
+                ));
+            }
+            (
+                CrashTarget::Step {
+                    name: name.clone(),
+                    skip: *skip,
+                },
+                None,
+            )
         }
         PlannedCrash::Io { operations } => (
             CrashTarget::Io {
@@ -674,7 +695,7 @@ fn planned_target(crash: &PlannedCrash) -> Result<(CrashTarget, Option<Duration>
 fn planned_crash(target: &CrashTarget, crash_after: Option<Duration>) -> PlannedCrash {
     match (target, crash_after) {
         (CrashTarget::Step { name, skip }, _) => PlannedCrash::Step {
-            name: name.to_string(),
+            name: name.clone(),
             skip: *skip,
         },
         (CrashTarget::Io { operations }, _) => PlannedCrash::Io {
@@ -808,7 +829,7 @@ async fn quiet_phase(
     drop(engine);
     let crash_point = fs.crash_point();
     let settled = crash_point.is_settled();
-    let durable_checkpoint = oracle::image_checkpoint(&fs.durable_image());
+    let durable_image = fs.durable_image();
     absorb_fs(run, &fs, phase_number, damage);
     if !settled {
         return Err(liveness(
@@ -816,13 +837,21 @@ async fn quiet_phase(
         ));
     }
     let (image, _) = crash_point.materialize(&crash_point.all_vanish());
+    let (durable_checkpoint, anchor_written_max) = {
+        let hub_state = hub.lock();
+        (
+            oracle::durable_checkpoint(&hub_state.anchor_writes, &[&durable_image, &image]),
+            hub_state.anchor_written_max(),
+        )
+    };
     let reopened_fs = SimFs::from_image(image, fs_config(scenario, seed, phase_number + 1, false));
     reopened_fs.set_faults_enabled(false);
+    hub.attach(&reopened_fs);
     let facts = CrashFacts {
         crash_index: None,
         damage,
         durable_checkpoint,
-        header_written_max: hub.lock().header_written_max,
+        anchor_written_max,
     };
     let verdict = oracle::recover_and_check(reopened_fs, engine_options.clone(), hub, &facts).await;
     run.borrow_mut().outcome.states_checked += 1;

@@ -390,7 +390,8 @@ pub fn check_state(
                 tracing::info!(%fault, "crash state");
             }
             tracing::info!(image = image.digest(), "crash image");
-            checker.recover(image, &facts).await.0
+            let durable_checkpoint = facts.durable_checkpoint(&image);
+            checker.recover(image, &facts, durable_checkpoint).await.0
         })
     })) {
         Ok(verdict) => verdict,

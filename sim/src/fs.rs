@@ -77,8 +77,8 @@ pub use crash::{
 pub use fault::{FaultConfig, FaultKind, FaultRecord};
 pub use trace::TraceEvent;
 
-pub use state::Recorder;
 use state::{Call, State};
+pub use state::{Recorder, WriteWatch};
 
 /// How a [`SimFs`] behaves: fault rates, sector size, latency and the seeds of its streams.
 #[derive(Clone, Debug, PartialEq)]
@@ -271,6 +271,11 @@ impl SimFs {
     /// while recording is on.
     pub fn set_recorder(&self, recorder: Option<Recorder>) {
         self.lock().recorder = recorder;
+    }
+
+    /// Calls `watch` with every write that takes effect from now on.
+    pub fn set_write_watch(&self, watch: Option<WriteWatch>) {
+        self.lock().write_watch = watch;
     }
 
     /// Injects exactly the planned faults (call index -> kind) instead of drawing them at the

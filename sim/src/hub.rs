@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use std::collections::BTreeSet;
 
+use crashpoint::strategy::AnchorRegion;
 use crashpoint::{CheckpointStep, Clock, Lsn, Observer, Write};
 
-use crate::fs::{CrashPoint, SimFs};
+use crate::fs::{CrashPoint, SimFs, WriteWatch};
 use crate::model::Model;
 use crate::outcome::Failure;
 
@@ -39,6 +40,10 @@ impl Clock for SimClock {
     fn now(&self) -> Duration {
         madsim::time::Instant::now().saturating_duration_since(self.origin)
     }
+
+    fn sleep(&self, duration: Duration) -> crashpoint::clock::Sleep<'_> {
+        Box::pin(madsim::time::sleep(duration))
+    }
 }
 
 /// Where the current phase crashes, beyond the random-time and end-of-phase crashes.
@@ -47,7 +52,7 @@ pub enum CrashTarget {
     None,
     /// Crash right after the `skip + 1`-th occurrence of the named checkpoint step.
     Step {
-        name: &'static str,
+        name: String,
         skip: u32,
     },
     /// Crash after the `operations`-th I/O operation inside the next checkpoint window.
@@ -73,7 +78,20 @@ pub struct RecordedPoint {
     /// Commits in the model's history when the call completed.
     pub commits: usize,
     pub acknowledged_durable: BTreeSet<Lsn>,
-    pub header_written_max: u64,
+    /// Every anchor write issued so far (the last one may be in the point's unsynced writes).
+    pub anchor_writes: Vec<AnchorWrite>,
+}
+
+/// A write the engine issued to one of its strategy's anchor regions (a header slot, a
+/// control file slot, a reserved page) while checkpoint `checkpoint` was running. The harness
+/// decides which checkpoint an image makes durable from these and the image's bytes alone
+/// ([`crate::oracle::durable_checkpoint`]), without decoding anything the engine wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnchorWrite {
+    pub checkpoint: u64,
+    pub file: String,
+    pub offset: u64,
+    pub bytes: Arc<Vec<u8>>,
 }
 
 /// Points kept per run at most; exploration samples within this.
@@ -121,8 +139,11 @@ pub struct HubState {
     pub model: Model,
     pub fs: Option<SimFs>,
     pub target: Option<CrashTarget>,
-    /// Highest checkpoint count whose header write was issued: recovery can't use a newer one.
-    pub header_written_max: u64,
+    /// The strategy's anchor regions, and every write issued to them, in order.
+    pub anchor_regions: Vec<AnchorRegion>,
+    pub anchor_writes: Vec<AnchorWrite>,
+    /// The checkpoint whose window is open (from its `started` to its `finished` step).
+    pub open_checkpoint: Option<u64>,
     /// A check that failed while the phase ran (a read that disagreed with the model).
     pub failure: Option<Failure>,
     /// Checkpoints that finished in this phase.
@@ -148,6 +169,15 @@ pub struct HubState {
 pub const TIMELINE_EVENTS_MAX: usize = 1 << 20;
 
 impl HubState {
+    /// Highest checkpoint whose anchor write was ever issued: recovery can't use a newer one.
+    pub fn anchor_written_max(&self) -> u64 {
+        self.anchor_writes
+            .iter()
+            .map(|write| write.checkpoint)
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn note(&mut self, event: TimelineEvent) {
         if self.timeline_on && self.timeline.len() < TIMELINE_EVENTS_MAX {
             self.timeline.push(event);
@@ -190,10 +220,42 @@ impl Hub {
                 crash_point,
                 commits: state.model.commits.len(),
                 acknowledged_durable: state.model.acknowledged_durable.clone(),
-                header_written_max: state.header_written_max,
+                anchor_writes: state.anchor_writes.clone(),
             };
             state.points.push(point);
         })
+    }
+
+    /// The watch a disk calls with every write: writes that touch one of the strategy's anchor
+    /// regions are kept, tagged with the checkpoint whose window is open.
+    pub fn anchor_watch(&self) -> WriteWatch {
+        let hub = self.clone();
+        Arc::new(move |file, offset, bytes| {
+            let mut state = hub.lock();
+            let end = offset + bytes.len() as u64;
+            let touches = state.anchor_regions.iter().any(|region| {
+                region.file == file && offset < region.offset + region.len && region.offset < end
+            });
+            if !touches {
+                return;
+            }
+            let Some(checkpoint) = state.open_checkpoint else {
+                tracing::debug!(file, offset, "anchor write outside a checkpoint window");
+                return;
+            };
+            state.anchor_writes.push(AnchorWrite {
+                checkpoint,
+                file: file.to_string(),
+                offset,
+                bytes: Arc::new(bytes.to_vec()),
+            });
+        })
+    }
+
+    /// Makes `fs` the disk of the run from now on: its anchor writes are watched.
+    pub fn attach(&self, fs: &SimFs) {
+        fs.set_write_watch(Some(self.anchor_watch()));
+        self.lock().fs = Some(fs.clone());
     }
 
     /// Records a check failure; the first one wins.
@@ -217,10 +279,11 @@ impl Observer for HubObserver {
 
     fn checkpoint_step(&self, count: u64, step: CheckpointStep) {
         let mut state = self.hub.lock();
-        if step == CheckpointStep::HeaderWritten {
-            state.header_written_max = state.header_written_max.max(count);
+        if step.is_start() {
+            state.open_checkpoint = Some(count);
         }
-        if step == CheckpointStep::Finished {
+        if step.is_finish() {
+            state.open_checkpoint = None;
             state.checkpoints_finished += 1;
         }
         state.note(TimelineEvent::CheckpointStep {
@@ -230,27 +293,21 @@ impl Observer for HubObserver {
         });
         let Some(fs) = state.fs.clone() else { return };
         if state.recording && !fs.is_crashed() {
-            match step {
-                CheckpointStep::Started => {
-                    state.window = Some((count, Some(step)));
-                    fs.set_recording(true);
-                }
-                CheckpointStep::Finished => {
-                    state.window = None;
-                    fs.set_recording(false);
-                }
-                _ => {
-                    if let Some((_, last)) = &mut state.window {
-                        *last = Some(step);
-                    }
-                }
+            if step.is_start() {
+                state.window = Some((count, Some(step)));
+                fs.set_recording(true);
+            } else if step.is_finish() {
+                state.window = None;
+                fs.set_recording(false);
+            } else if let Some((_, last)) = &mut state.window {
+                *last = Some(step);
             }
         }
         if fs.is_crashed() {
             return;
         }
         match state.target.clone() {
-            Some(CrashTarget::Step { name, skip }) if step.name() == name => {
+            Some(CrashTarget::Step { name, skip }) if step.name() == name.as_str() => {
                 if skip == 0 {
                     tracing::info!(
                         checkpoint = count,
@@ -267,20 +324,18 @@ impl Observer for HubObserver {
                     });
                 }
             }
-            Some(CrashTarget::Io { operations }) => match step {
-                CheckpointStep::Started => {
+            Some(CrashTarget::Io { operations }) => {
+                if step.is_start() {
                     tracing::debug!(count, operations, "armed crash inside checkpoint window");
                     state.crash_cause = Some(format!(
                         "I/O operation {operations} inside checkpoint {count}"
                     ));
                     fs.arm_crash_after_ops(operations);
-                }
-                CheckpointStep::Finished => {
+                } else if step.is_finish() {
                     fs.disarm_crash();
                     state.crash_cause = None;
                 }
-                _ => {}
-            },
+            }
             _ => {}
         }
     }

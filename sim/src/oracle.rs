@@ -3,18 +3,18 @@
 //!
 //! A recovery passes when: it succeeds, or reports detected corruption that an injected fault
 //! explains (corruption in the data file needs damage to the data file; corruption in the log
-//! may follow damage anywhere); it used a checkpoint at least as new as the newest header that
-//! was truly durable at the crash (and no newer than the newest header ever written); its state
+//! may follow damage anywhere); it used a checkpoint at least as new as the newest one whose
+//! anchor write (header slot, control file slot, reserved page) is intact in both the truly
+//! durable bytes and the crash image, and no newer than the newest anchor ever written; its state
 //! equals the model after the commits whose records start before the recovered log end; and
 //! that prefix holds every commit acknowledged durable, unless an injected fault damaged the
 //! log segment holding the first missing one or an earlier segment. Excuses always name the
 //! faults.
 
-use crashpoint::format::header::{self, HeaderChoice, HEADER_BYTES, HEADER_SLOT_OFFSETS};
 use crashpoint::{Engine, Error, Lsn, Options, RecoveryReport};
 
 use crate::fs::{DiskImage, FaultRecord};
-use crate::hub::{Hub, SimClock};
+use crate::hub::{AnchorWrite, Hub, SimClock};
 use crate::model::{first_difference, State};
 use crate::outcome::{Failure, FailureKind};
 use crate::workload::SimEngine;
@@ -25,10 +25,11 @@ pub struct CrashFacts<'a> {
     pub crash_index: Option<u32>,
     /// Faults injected so far in this seed that damage durable data (they persist on disk).
     pub damage: &'a [FaultRecord],
-    /// The checkpoint count of the newest valid header in the truly durable bytes.
+    /// The newest checkpoint whose anchor write is intact in the truly durable bytes and in
+    /// the crash image ([`durable_checkpoint`]).
     pub durable_checkpoint: Option<u64>,
-    /// The newest checkpoint whose header write was ever issued.
-    pub header_written_max: u64,
+    /// The newest checkpoint whose anchor write was ever issued.
+    pub anchor_written_max: u64,
 }
 
 /// How a recovery check ended when it did not fail.
@@ -43,18 +44,24 @@ pub enum Verdict {
     ExcusedCorruption { message: String },
 }
 
-/// The newest valid checkpoint count in an image's header slots.
-pub fn image_checkpoint(image: &DiskImage) -> Option<u64> {
-    let data = image.files.get("data")?;
-    let slots: [header::SlotState; 2] = std::array::from_fn(|slot| {
-        let start = (HEADER_SLOT_OFFSETS[slot] as usize).min(data.len());
-        let end = (start + HEADER_BYTES).min(data.len());
-        header::read_slot(slot, &data[start..end])
-    });
-    match header::choose(&slots) {
-        HeaderChoice::Use { header, .. } => Some(header.checkpoint_count),
-        _ => None,
-    }
+/// The newest checkpoint an image makes durable, decided from the disk alone: the highest
+/// checkpoint whose anchor write's bytes stand unchanged, where the engine asked for them, in
+/// every one of `images` (the truly durable bytes, so a write that merely survived the crash
+/// by luck does not count, and the crash image, so later damage does not either). No engine
+/// decoder is involved: a bug in the engine's own choice of anchor cannot hide here.
+pub fn durable_checkpoint(anchor_writes: &[AnchorWrite], images: &[&DiskImage]) -> Option<u64> {
+    anchor_writes
+        .iter()
+        .filter(|write| {
+            images.iter().all(|image| {
+                let start = write.offset as usize;
+                image.files.get(&write.file).is_some_and(|bytes| {
+                    bytes.get(start..start + write.bytes.len()) == Some(write.bytes.as_slice())
+                })
+            })
+        })
+        .map(|write| write.checkpoint)
+        .max()
 }
 
 fn describe(faults: &[FaultRecord]) -> String {
@@ -68,7 +75,7 @@ fn describe(faults: &[FaultRecord]) -> String {
 }
 
 fn is_log_file(name: &str) -> bool {
-    crashpoint::log::parse_segment_name(name).is_some()
+    crashpoint::log::is_log_file(name)
 }
 
 fn failure(kind: FailureKind, facts: &CrashFacts<'_>, message: String) -> Failure {
@@ -156,24 +163,25 @@ pub async fn recover_and_check(
     let report = engine.recovery_report().clone();
 
     if let Some(durable) = facts.durable_checkpoint {
-        if report.checkpoint_count < durable && facts.damage.is_empty() {
+        if report.checkpoint_count < durable {
             return Err(failure(
                 FailureKind::StaleCheckpoint,
                 facts,
                 format!(
-                    "recovery used checkpoint {} but checkpoint {durable}'s header was durable",
+                    "recovery used checkpoint {} but checkpoint {durable}'s anchor was durable \
+                     and intact",
                     report.checkpoint_count
                 ),
             ));
         }
     }
-    if report.checkpoint_count > facts.header_written_max {
+    if report.checkpoint_count > facts.anchor_written_max {
         return Err(failure(
             FailureKind::StaleCheckpoint,
             facts,
             format!(
-                "recovery used checkpoint {} but no header past {} was ever written",
-                report.checkpoint_count, facts.header_written_max
+                "recovery used checkpoint {} but no anchor past {} was ever written",
+                report.checkpoint_count, facts.anchor_written_max
             ),
         ));
     }
@@ -281,6 +289,33 @@ mod tests {
             &both
         )
         .is_empty());
+    }
+
+    #[test]
+    fn a_checkpoint_is_durable_only_where_its_anchor_bytes_stand_in_every_image() {
+        // Proves the durable checkpoint comes from the bytes alone: an anchor overwritten or
+        // missing from either image does not count, and the newest intact one wins.
+        use super::durable_checkpoint;
+        use crate::fs::DiskImage;
+        use crate::hub::AnchorWrite;
+        use std::sync::Arc;
+        let write = |checkpoint, offset, byte| AnchorWrite {
+            checkpoint,
+            file: "data".into(),
+            offset,
+            bytes: Arc::new(vec![byte; 4]),
+        };
+        let image = |bytes: Vec<u8>| DiskImage {
+            files: [("data".to_string(), bytes)].into_iter().collect(),
+        };
+        let writes = [write(1, 0, 1), write(2, 8, 2), write(3, 0, 3)];
+        let durable = image(vec![3, 3, 3, 3, 0, 0, 0, 0, 2, 2, 2, 2]);
+        assert_eq!(durable_checkpoint(&writes, &[&durable]), Some(3));
+        let rotted = image(vec![3, 3, 7, 3, 0, 0, 0, 0, 2, 2, 2, 2]);
+        assert_eq!(durable_checkpoint(&writes, &[&durable, &rotted]), Some(2));
+        let short = image(vec![3, 3, 3, 3, 0, 0, 0, 0, 2, 2]);
+        assert_eq!(durable_checkpoint(&writes, &[&short]), Some(3));
+        assert_eq!(durable_checkpoint(&writes[1..2], &[&short]), None);
     }
 
     #[test]

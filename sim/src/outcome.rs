@@ -51,6 +51,8 @@ pub struct Failure {
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct SeedOutcome {
     pub scenario: String,
+    /// The checkpoint strategy the seed ran with.
+    pub strategy: String,
     pub seed: u64,
     pub crashes: u64,
     pub recoveries: u64,

@@ -18,6 +18,8 @@ use crate::scenario::Scenario;
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ScenarioSummary {
     pub scenario: String,
+    /// The checkpoint strategy the seeds ran with.
+    pub strategy: String,
     pub path: PathBuf,
     pub seeds: u64,
     pub crashes: u64,
@@ -39,6 +41,7 @@ impl ScenarioSummary {
     pub fn from_outcomes(scenario: &Scenario, outcomes: &[SeedOutcome], elapsed: Duration) -> Self {
         let mut summary = ScenarioSummary {
             scenario: scenario.name.clone(),
+            strategy: scenario.engine.strategy.name().to_string(),
             path: scenario.path.clone(),
             seeds: outcomes.len() as u64,
             elapsed_seconds: elapsed.as_secs_f64(),
@@ -95,14 +98,16 @@ fn rate(count: u64, seconds: f64) -> f64 {
 
 /// Column widths shared by the header and the rows.
 const NAME_WIDTH: usize = 24;
+const STRATEGY_WIDTH: usize = 12;
 
 /// One table row; the header is [`SummaryTable`]'s.
 impl fmt::Display for ScenarioSummary {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             formatter,
-            "{:<NAME_WIDTH$} {:>7} {:>8} {:>10} {:>8} {:>8} {:>10.0}  {}",
+            "{:<NAME_WIDTH$} {:<STRATEGY_WIDTH$} {:>7} {:>8} {:>10} {:>8} {:>8} {:>10.0}  {}",
             self.scenario,
+            self.strategy,
             self.seeds,
             self.crashes,
             self.recoveries,
@@ -124,8 +129,15 @@ impl fmt::Display for SummaryTable<'_> {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             formatter,
-            "{:<NAME_WIDTH$} {:>7} {:>8} {:>10} {:>8} {:>8} {:>10}  faults injected",
-            "scenario", "seeds", "crashes", "recoveries", "states", "failures", "checks/s",
+            "{:<NAME_WIDTH$} {:<STRATEGY_WIDTH$} {:>7} {:>8} {:>10} {:>8} {:>8} {:>10}  faults injected",
+            "scenario",
+            "strategy",
+            "seeds",
+            "crashes",
+            "recoveries",
+            "states",
+            "failures",
+            "checks/s",
         )?;
         for summary in self.summaries {
             writeln!(formatter, "{summary}")?;
@@ -169,27 +181,34 @@ pub fn failure_lines(
     canary: Option<&str>,
 ) -> String {
     let message = failure.message.lines().collect::<Vec<_>>().join(" | ");
+    let strategy = crashpoint::Strategy::from_name(&outcome.strategy).unwrap_or_default();
     format!(
-        "FAIL {} seed {}: {} {}: {}\n  replay: {}",
+        "FAIL {} ({}) seed {}: {} {}: {}\n  replay: {}",
         outcome.scenario,
+        strategy,
         outcome.seed,
         failure.kind.name(),
         failure_place(failure),
         message,
-        replay_command(scenario_path, outcome.seed, canary),
+        replay_command(scenario_path, outcome.seed, strategy, canary),
     )
 }
 
 /// The command that reruns one seed. It names the package so it works from anywhere in the
 /// workspace, and turns the `canary` feature on when a canary is set, since the planted bugs are
 /// compiled only with it.
-pub fn replay_command(scenario_path: &Path, seed: u64, canary: Option<&str>) -> String {
+pub fn replay_command(
+    scenario_path: &Path,
+    seed: u64,
+    strategy: crashpoint::Strategy,
+    canary: Option<&str>,
+) -> String {
     let mut command = String::from("cargo run --release -p crashpoint-sim");
     if canary.is_some() {
         command.push_str(" --features canary");
     }
     command.push_str(&format!(
-        " -- replay --scenario {} --seed {seed}",
+        " -- replay --scenario {} --seed {seed} --strategy {strategy}",
         scenario_path.display()
     ));
     if let Some(canary) = canary {
@@ -210,8 +229,8 @@ impl fmt::Display for SeedDetails<'_> {
         let outcome = self.outcome;
         writeln!(
             formatter,
-            "scenario {} seed {}",
-            outcome.scenario, outcome.seed
+            "scenario {} ({}) seed {}",
+            outcome.scenario, outcome.strategy, outcome.seed
         )?;
         writeln!(
             formatter,
@@ -278,6 +297,7 @@ mod tests {
     fn outcome(seed: u64, faults: &[(&str, u64)], failure: Option<Failure>) -> SeedOutcome {
         SeedOutcome {
             scenario: "smoke".to_string(),
+            strategy: "sharp".to_string(),
             seed,
             crashes: 3,
             recoveries: 3,
@@ -366,17 +386,18 @@ mod tests {
         );
         assert_eq!(
             lines,
-            "FAIL smoke seed 17: divergence after crash 2: key 7: expected v1, found v2\n  \
+            "FAIL smoke (sharp) seed 17: divergence after crash 2: key 7: expected v1, found v2\n  \
              replay: cargo run --release -p crashpoint-sim -- replay --scenario \
-             scenarios/smoke.toml --seed 17"
+             scenarios/smoke.toml --seed 17 --strategy sharp"
         );
         let with_canary = replay_command(
             Path::new("scenarios/smoke.toml"),
             3,
+            crashpoint::Strategy::PhysicalLog,
             Some("skip-data-fsync"),
         );
         assert!(with_canary.contains("--features canary"));
-        assert!(with_canary.ends_with("--seed 3 --canary skip-data-fsync"));
+        assert!(with_canary.ends_with("--seed 3 --strategy physical-log --canary skip-data-fsync"));
     }
 
     // The JSON report carries the verdict, the summaries and every outcome.

@@ -215,6 +215,9 @@ impl fmt::Display for SyncModeName {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
+    /// The checkpoint design: "sharp", "fuzzy" or "physical-log".
+    #[serde(with = "strategy_name")]
+    pub strategy: crashpoint::Strategy,
     pub sync_mode: SyncModeName,
     pub checkpoint_interval_ms: u64,
     /// Period of the group-commit log sync (sync mode periodic).
@@ -224,9 +227,35 @@ pub struct EngineConfig {
     pub log_segment_bytes: u64,
 }
 
+/// `crashpoint::Strategy` as scenario files spell it.
+mod strategy_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        strategy: &crashpoint::Strategy,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(strategy.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<crashpoint::Strategy, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        crashpoint::Strategy::from_name(&name).ok_or_else(|| {
+            let known: Vec<&str> = crashpoint::Strategy::ALL.iter().map(|s| s.name()).collect();
+            serde::de::Error::custom(format!(
+                "unknown strategy `{name}`, expected one of: {}",
+                known.join(", ")
+            ))
+        })
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
+            strategy: crashpoint::Strategy::Sharp,
             sync_mode: SyncModeName::Instant,
             checkpoint_interval_ms: 20,
             log_sync_interval_ms: 2,
@@ -514,6 +543,44 @@ impl Scenario {
         concrete
     }
 
+    /// The checkpoint steps a step-mode crash picks from: the scenario's `crash.steps` that
+    /// its strategy has, or every step of the strategy when the list is empty or names none of
+    /// them (a list written for another strategy).
+    pub fn step_names(&self) -> Vec<&'static str> {
+        let steps = self.engine.strategy.steps();
+        let chosen: Vec<&'static str> = steps
+            .iter()
+            .map(|step| step.name)
+            .filter(|name| self.crash.steps.iter().any(|wanted| wanted == name))
+            .collect();
+        if chosen.is_empty() {
+            steps.iter().map(|step| step.name).collect()
+        } else {
+            chosen
+        }
+    }
+
+    /// This scenario run with `strategy` instead of its own, checked as a file would be.
+    pub fn with_strategy(&self, strategy: crashpoint::Strategy) -> Result<Scenario, String> {
+        let mut scenario = self.clone();
+        scenario.engine.strategy = strategy;
+        scenario.check_engine_options().map_err(|invalid| {
+            format!(
+                "scenario {} with the {strategy} strategy: {}: {}",
+                self.name, invalid.field, invalid.message
+            )
+        })?;
+        Ok(scenario)
+    }
+
+    /// The engine must accept the options the scenario makes (the in-place strategies need an
+    /// entry to fit half a page).
+    fn check_engine_options(&self) -> Result<(), InvalidField> {
+        crate::driver::engine_options(self, None)
+            .map(|_| ())
+            .map_err(|message| InvalidField::new("engine.strategy", message))
+    }
+
     fn validate(&self) -> Result<(), InvalidField> {
         if self.name.is_empty()
             || !self
@@ -656,17 +723,19 @@ impl Scenario {
         )?;
 
         let crash = &self.crash;
+        let known = crashpoint::Strategy::all_step_names();
         for step in &crash.steps {
-            if !crashpoint::CheckpointStep::NAMES.contains(&step.as_str()) {
+            if !known.contains(&step.as_str()) {
                 return Err(InvalidField::new(
                     "crash.steps",
                     format!(
                         "unknown checkpoint step `{step}`, expected one of: {}",
-                        crashpoint::CheckpointStep::NAMES.join(", ")
+                        known.join(", ")
                     ),
                 ));
             }
         }
+        self.check_engine_options()?;
         in_range("crash.io_max", crash.io_max, 1, 1_000_000)?;
         in_range("crash.time_max_ms", crash.time_max_ms, 1, 3_600_000)?;
         probability("crash.survive", crash.survive)?;

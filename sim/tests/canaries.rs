@@ -20,7 +20,19 @@ fn scenario_for(canary: Canary) -> &'static str {
         Canary::IgnorePendingBit => "no-sync",
         Canary::ReuseCheckpointedBlock => "torn-writes",
         Canary::SkipChecksum => "bit-rot",
+        Canary::FuzzyWithoutFullPageImages => "torn-writes",
+        Canary::ControlFileBeforeCheckpointRecord => "every-checkpoint-step",
+        Canary::PageBeforeImage => "lost-writes",
+        Canary::RestoreAfterRollForward => "smoke",
     }
+}
+
+/// The scenario that hunts `canary`, run with the strategy the planted bug lives in.
+fn hunting_scenario(canary: Canary) -> Scenario {
+    Scenario::resolve(scenario_for(canary), &scenarios_directory())
+        .expect("scenario loads")
+        .with_strategy(canary.strategy())
+        .expect("the scenario takes the canary's strategy")
 }
 
 fn scenarios_directory() -> PathBuf {
@@ -29,8 +41,7 @@ fn scenarios_directory() -> PathBuf {
 
 /// The first seed that fails with `canary` planted, if any within SEEDS_MAX.
 fn first_failing_seed(canary: Canary) -> Option<(u64, String)> {
-    let scenario =
-        Scenario::resolve(scenario_for(canary), &scenarios_directory()).expect("scenario loads");
+    let scenario = hunting_scenario(canary);
     let options = SeedOptions {
         canary: Some(canary.name().to_string()),
         ..SeedOptions::default()
@@ -53,9 +64,10 @@ fn every_canary_is_caught_within_200_seeds() {
     for canary in Canary::ALL {
         match first_failing_seed(canary) {
             Some((seed, failure)) => println!(
-                "canary {:<26} caught by {:<22} after {:>3} seeds: {failure}",
+                "canary {:<37} caught by {:<22} {:<12} after {:>3} seeds: {failure}",
                 canary.name(),
                 scenario_for(canary),
+                canary.strategy().name(),
                 seed + 1
             ),
             None => missed.push(canary.name()),
@@ -70,19 +82,22 @@ fn every_canary_is_caught_within_200_seeds() {
 #[test]
 fn the_same_seeds_pass_without_a_canary() {
     // Proves the failures above come from the planted bugs, not from the scenarios.
-    let mut scenarios: Vec<&str> = Canary::ALL
+    let mut hunts: Vec<(&str, crashpoint::Strategy)> = Canary::ALL
         .iter()
-        .map(|&canary| scenario_for(canary))
+        .map(|&canary| (scenario_for(canary), canary.strategy()))
         .collect();
-    scenarios.sort_unstable();
-    scenarios.dedup();
-    for name in scenarios {
-        let scenario = Scenario::resolve(name, &scenarios_directory()).expect("scenario loads");
+    hunts.sort_unstable();
+    hunts.dedup();
+    for (name, strategy) in hunts {
+        let scenario = Scenario::resolve(name, &scenarios_directory())
+            .expect("scenario loads")
+            .with_strategy(strategy)
+            .expect("the scenario takes the strategy");
         for seed in 0..50 {
             let outcome = run_seed(&scenario.for_seed(seed), seed, &SeedOptions::default());
             assert!(
                 outcome.failure.is_none(),
-                "{name} seed {seed} failed without a canary: {:?}",
+                "{name} ({strategy}) seed {seed} failed without a canary: {:?}",
                 outcome.failure
             );
         }

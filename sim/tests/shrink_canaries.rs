@@ -18,6 +18,10 @@ fn scenario_for(canary: Canary) -> &'static str {
         Canary::IgnorePendingBit => "no-sync",
         Canary::ReuseCheckpointedBlock => "torn-writes",
         Canary::SkipChecksum => "bit-rot",
+        Canary::FuzzyWithoutFullPageImages => "torn-writes",
+        Canary::ControlFileBeforeCheckpointRecord => "every-checkpoint-step",
+        Canary::PageBeforeImage => "lost-writes",
+        Canary::RestoreAfterRollForward => "smoke",
     }
 }
 
@@ -64,13 +68,15 @@ fn every_canary_shrinks_to_a_small_case_that_replays() {
         std::env::temp_dir().join(format!("crashpoint-shrink-test-{}", std::process::id()));
     for canary in Canary::ALL {
         let scenario = Scenario::resolve(scenario_for(canary), &scenarios_directory())
-            .expect("scenario loads");
+            .expect("scenario loads")
+            .with_strategy(canary.strategy())
+            .expect("the scenario takes the canary's strategy");
         let seed = first_failing_seed(&scenario, canary)
             .unwrap_or_else(|| panic!("{} never failed", canary.name()));
         let shrunk =
             shrink(&scenario, seed, Some(canary.name().to_string()), 1500).expect("shrinks");
         println!(
-            "canary {:<26} {} seed {seed}: transactions {} -> {}, faults {} -> {}, I/O ops {} -> {} ({} replays)",
+            "canary {:<37} {} seed {seed}: transactions {} -> {}, faults {} -> {}, I/O ops {} -> {} ({} replays)",
             canary.name(),
             scenario.name,
             shrunk.before.transactions,

@@ -39,61 +39,103 @@ pub struct Header {
 }
 
 impl Header {
-    /// The slot this header belongs in: checkpoint_count % 2.
-    pub fn slot(&self) -> usize {
-        (self.checkpoint_count % 2) as usize
-    }
-
     /// Exactly `HEADER_BYTES` bytes: magic u64, version u32, checkpoint_count u64,
     /// checkpoint_lsn u64, translation (offset u64, len u32, checksum u32), root_page u64,
     /// next_page_id u64, page_size_bytes u32, zero padding, then the crc32 of all bytes before
     /// it in the last 4 bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_BYTES);
-        out.extend_from_slice(&HEADER_MAGIC.to_le_bytes());
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&self.checkpoint_count.to_le_bytes());
-        out.extend_from_slice(&self.checkpoint_lsn.0.to_le_bytes());
-        out.extend_from_slice(&self.translation.offset.to_le_bytes());
-        out.extend_from_slice(&self.translation.len.to_le_bytes());
-        out.extend_from_slice(&self.translation.checksum.to_le_bytes());
-        out.extend_from_slice(&self.root_page.to_le_bytes());
-        out.extend_from_slice(&self.next_page_id.to_le_bytes());
-        out.extend_from_slice(&self.page_size_bytes.to_le_bytes());
-        debug_assert_eq!(out.len(), FIELDS_BYTES);
-        out.resize(CHECKSUM_AT, 0);
-        let checksum = crc32fast::hash(&out);
-        out.extend_from_slice(&checksum.to_le_bytes());
-        debug_assert_eq!(out.len(), HEADER_BYTES);
-        out
+        let mut fields = Vec::with_capacity(FIELDS_BYTES);
+        fields.extend_from_slice(&self.checkpoint_count.to_le_bytes());
+        fields.extend_from_slice(&self.checkpoint_lsn.0.to_le_bytes());
+        fields.extend_from_slice(&self.translation.offset.to_le_bytes());
+        fields.extend_from_slice(&self.translation.len.to_le_bytes());
+        fields.extend_from_slice(&self.translation.checksum.to_le_bytes());
+        fields.extend_from_slice(&self.root_page.to_le_bytes());
+        fields.extend_from_slice(&self.next_page_id.to_le_bytes());
+        fields.extend_from_slice(&self.page_size_bytes.to_le_bytes());
+        debug_assert_eq!(fields.len() + 12, FIELDS_BYTES);
+        frame_slot(HEADER_MAGIC, &fields)
     }
 }
 
-/// What one header slot holds.
+/// A record kept in two ping-pong slots: the checkpoint count picks its slot.
+pub trait SlotRecord: Clone {
+    fn checkpoint_count(&self) -> u64;
+
+    /// The slot this record belongs in: checkpoint_count % 2.
+    fn slot(&self) -> usize {
+        (self.checkpoint_count() % 2) as usize
+    }
+}
+
+impl SlotRecord for Header {
+    fn checkpoint_count(&self) -> u64 {
+        self.checkpoint_count
+    }
+}
+
+/// What one slot holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SlotState {
+pub enum SlotState<T = Header> {
     /// Every byte is zero or the slot lies past the end of the file: never written.
     Empty,
-    Valid(Header),
-    /// Bad magic, version or checksum, a torn or short slot, or a header whose count parity
+    Valid(T),
+    /// Bad magic, version or checksum, a torn or short slot, or a record whose count parity
     /// names the other slot (a misdirected write).
     Invalid {
         reason: String,
     },
 }
 
-/// Verifies the bytes read from slot `slot`.
+/// Verifies the bytes read from header slot `slot`.
 ///
 /// `bytes` may be shorter than `HEADER_BYTES` if the file is short (empty if the slot lies
 /// wholly past its end); only the first `HEADER_BYTES` bytes are examined.
 pub fn read_slot(slot: usize, bytes: &[u8]) -> SlotState {
+    read_framed_slot(slot, bytes, HEADER_MAGIC, |bytes| Header {
+        checkpoint_count: read_u64(bytes, 12),
+        checkpoint_lsn: Lsn(read_u64(bytes, 20)),
+        translation: BlockRef {
+            offset: read_u64(bytes, 28),
+            len: read_u32(bytes, 36),
+            checksum: read_u32(bytes, 40),
+        },
+        root_page: read_u64(bytes, 44),
+        next_page_id: read_u64(bytes, 52),
+        page_size_bytes: read_u32(bytes, 60),
+    })
+}
+
+/// Frames a slot record: `magic u64, version u32`, then `fields`, zero padding, and the crc32
+/// of everything before it in the last 4 of `HEADER_BYTES` bytes.
+pub(crate) fn frame_slot(magic: u64, fields: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_BYTES);
+    out.extend_from_slice(&magic.to_le_bytes());
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(fields);
+    assert!(out.len() <= CHECKSUM_AT, "slot fields overflow the slot");
+    out.resize(CHECKSUM_AT, 0);
+    let checksum = crc32fast::hash(&out);
+    out.extend_from_slice(&checksum.to_le_bytes());
+    debug_assert_eq!(out.len(), HEADER_BYTES);
+    out
+}
+
+/// Verifies a slot framed by [`frame_slot`] with `magic` and decodes it with `decode`, which
+/// gets the whole verified slot (its fields start at byte 12).
+pub(crate) fn read_framed_slot<T: SlotRecord>(
+    slot: usize,
+    bytes: &[u8],
+    magic: u64,
+    decode: impl FnOnce(&[u8]) -> T,
+) -> SlotState<T> {
     let bytes = &bytes[..bytes.len().min(HEADER_BYTES)];
     if bytes.iter().all(|&byte| byte == 0) {
         return SlotState::Empty;
     }
     let invalid = |reason: String| SlotState::Invalid { reason };
-    if slot >= HEADER_SLOT_OFFSETS.len() {
-        return invalid(format!("there is no header slot {slot}"));
+    if slot >= 2 {
+        return invalid(format!("there is no slot {slot}"));
     }
     if bytes.len() < HEADER_BYTES {
         return invalid(format!(
@@ -101,9 +143,9 @@ pub fn read_slot(slot: usize, bytes: &[u8]) -> SlotState {
             bytes.len()
         ));
     }
-    let magic = read_u64(bytes, 0);
-    if magic != HEADER_MAGIC {
-        return invalid(format!("bad magic {magic:#018x}"));
+    let found = read_u64(bytes, 0);
+    if found != magic {
+        return invalid(format!("bad magic {found:#018x}"));
     }
     let version = read_u32(bytes, 8);
     if version != FORMAT_VERSION {
@@ -116,41 +158,30 @@ pub fn read_slot(slot: usize, bytes: &[u8]) -> SlotState {
             "checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
         ));
     }
-    let header = Header {
-        checkpoint_count: read_u64(bytes, 12),
-        checkpoint_lsn: Lsn(read_u64(bytes, 20)),
-        translation: BlockRef {
-            offset: read_u64(bytes, 28),
-            len: read_u32(bytes, 36),
-            checksum: read_u32(bytes, 40),
-        },
-        root_page: read_u64(bytes, 44),
-        next_page_id: read_u64(bytes, 52),
-        page_size_bytes: read_u32(bytes, 60),
-    };
-    // A header that verifies but sits in the wrong slot was written to the wrong place; trusting
+    let record = decode(bytes);
+    // A record that verifies but sits in the wrong slot was written to the wrong place; trusting
     // it could let it shadow the checkpoint it was meant to follow.
-    if header.slot() != slot {
+    if record.slot() != slot {
         return invalid(format!(
             "checkpoint {} belongs in slot {}, found in slot {slot} (misdirected write)",
-            header.checkpoint_count,
-            header.slot()
+            record.checkpoint_count(),
+            record.slot()
         ));
     }
-    SlotState::Valid(header)
+    SlotState::Valid(record)
 }
 
-/// Which header to open with.
+/// Which slot's record to open with.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HeaderChoice {
-    /// Use this header; `warning` is Some when the other slot is Invalid (TokuDB warns and goes
+pub enum HeaderChoice<T = Header> {
+    /// Use this record; `warning` is Some when the other slot is Invalid (TokuDB warns and goes
     /// on).
     Use {
-        header: Header,
+        header: T,
         slot: usize,
         warning: Option<String>,
     },
-    /// Both slots Empty: a data file that was never checkpointed.
+    /// Both slots Empty: never checkpointed.
     Fresh,
     /// No slot is Valid and at least one is Invalid. `reasons` per slot ("empty" for an Empty
     /// one).
@@ -159,11 +190,11 @@ pub enum HeaderChoice {
 
 /// Of two Valid slots take the higher count; one Valid: use it (warn if the other is Invalid,
 /// not if Empty).
-pub fn choose(slots: &[SlotState; 2]) -> HeaderChoice {
+pub fn choose<T: SlotRecord>(slots: &[SlotState<T>; 2]) -> HeaderChoice<T> {
     let chosen = match (&slots[0], &slots[1]) {
         (SlotState::Valid(first), SlotState::Valid(second)) => {
             // Valid slots always differ in count parity, so ties cannot happen; slot 0 wins one.
-            if second.checkpoint_count > first.checkpoint_count {
+            if second.checkpoint_count() > first.checkpoint_count() {
                 1
             } else {
                 0
@@ -182,9 +213,7 @@ pub fn choose(slots: &[SlotState; 2]) -> HeaderChoice {
         unreachable!("the chosen slot is Valid");
     };
     let warning = match &slots[1 - chosen] {
-        SlotState::Invalid { reason } => {
-            Some(format!("header slot {} is invalid: {reason}", 1 - chosen))
-        }
+        SlotState::Invalid { reason } => Some(format!("slot {} is invalid: {reason}", 1 - chosen)),
         SlotState::Empty | SlotState::Valid(_) => None,
     };
     HeaderChoice::Use {
@@ -194,10 +223,10 @@ pub fn choose(slots: &[SlotState; 2]) -> HeaderChoice {
     }
 }
 
-fn describe(state: &SlotState) -> String {
+fn describe<T: SlotRecord>(state: &SlotState<T>) -> String {
     match state {
         SlotState::Empty => "empty".to_string(),
-        SlotState::Valid(header) => format!("valid (checkpoint {})", header.checkpoint_count),
+        SlotState::Valid(record) => format!("valid (checkpoint {})", record.checkpoint_count()),
         SlotState::Invalid { reason } => reason.clone(),
     }
 }
@@ -270,7 +299,7 @@ mod tests {
         HeaderChoice::Use {
             header: header(checkpoint_count),
             slot,
-            warning: warned.then(|| format!("header slot {} is invalid: torn", 1 - slot)),
+            warning: warned.then(|| format!("slot {} is invalid: torn", 1 - slot)),
         }
     }
 

@@ -8,7 +8,7 @@
 //! whole, verified record carrying the expected LSN.
 
 use super::reader::{read_u32, read_u64, Reader};
-use crate::types::{Lsn, Write};
+use crate::types::{Lsn, PageId, Write};
 
 /// Bytes of framing before the payload: len u32, crc u32, lsn u64, kind u8.
 pub const RECORD_HEADER_BYTES: usize = 17;
@@ -19,6 +19,14 @@ const KIND_COMMIT: u8 = 1;
 const KIND_BEGIN_CHECKPOINT: u8 = 2;
 const KIND_END_CHECKPOINT: u8 = 3;
 const KIND_PADDING: u8 = 4;
+const KIND_PAGE_COMMIT: u8 = 5;
+const KIND_CHECKPOINT: u8 = 6;
+const KIND_BEFORE_IMAGE: u8 = 7;
+const REDO_IMAGE: u8 = 1;
+const REDO_PUT: u8 = 2;
+const REDO_DELETE: u8 = 3;
+/// The smallest encoding of one page redo: tag u8, page id u64, one length u32.
+const PAGE_REDO_BYTES_MIN: usize = 13;
 const TAG_DELETE: u8 = 0;
 const TAG_PUT: u8 = 1;
 /// The smallest encoding of one write: key_len u32 and tag u8.
@@ -40,6 +48,78 @@ pub enum Record {
     /// the log writes its next record in a fresh sector, so a torn write can never garble a
     /// sector that holds records already durable.
     Padding { zeros: u32 },
+    /// A committed transaction as per-page redo (kind 5; the fuzzy strategy). Replay applies
+    /// each entry to its page only if the page's LSN is below this record's, so replaying twice
+    /// changes nothing. `next_page_id` is the page id high-water mark after the commit.
+    PageCommit {
+        txn_id: u64,
+        next_page_id: PageId,
+        redo: Vec<PageRedo>,
+    },
+    /// A completed checkpoint's record (kind 6; the fuzzy and physical-log strategies): replay
+    /// starts at `redo_lsn`, the tree's page id high-water mark was `next_page_id`, and the
+    /// physical log's before-images of this checkpoint start at `physical_log_start`.
+    /// `page_lsns[id]` is the LSN page `id`'s slot must hold on disk for the checkpoint
+    /// ([`UNKNOWN_PAGE_LSN`] where the engine did not know it): a slot that holds an older one
+    /// lost a write (a misdirected or dropped one), which recovery reports instead of reading
+    /// stale data.
+    Checkpoint {
+        checkpoint_count: u64,
+        redo_lsn: Lsn,
+        next_page_id: PageId,
+        physical_log_start: u64,
+        page_lsns: Vec<u64>,
+    },
+    /// A page's raw node and page LSN as they were before its first change after checkpoint
+    /// `checkpoint_count` advanced the checkpoint number (kind 7; the physical log).
+    BeforeImage {
+        checkpoint_count: u64,
+        page_id: PageId,
+        page_lsn: u64,
+        node: Vec<u8>,
+    },
+}
+
+/// A [`Record::Checkpoint`] page LSN the engine did not know.
+pub const UNKNOWN_PAGE_LSN: u64 = u64::MAX;
+
+/// One page's share of a [`Record::PageCommit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageRedo {
+    /// The page's whole raw node after the commit: a full-page image.
+    Image { page_id: PageId, node: Vec<u8> },
+    /// Sets `key` to `value` in leaf `page_id`.
+    Put {
+        page_id: PageId,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// Removes `key` from leaf `page_id`.
+    Delete { page_id: PageId, key: Vec<u8> },
+}
+
+impl PageRedo {
+    pub fn page_id(&self) -> PageId {
+        match self {
+            PageRedo::Image { page_id, .. }
+            | PageRedo::Put { page_id, .. }
+            | PageRedo::Delete { page_id, .. } => *page_id,
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        PAGE_REDO_BYTES_MIN
+            + match self {
+                PageRedo::Image { node, .. } => node.len(),
+                PageRedo::Put { key, value, .. } => key.len() + 4 + value.len(),
+                PageRedo::Delete { key, .. } => key.len(),
+            }
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out.extend_from_slice(bytes);
 }
 
 impl Record {
@@ -102,6 +182,69 @@ pub fn encode(lsn: Lsn, record: &Record, out: &mut Vec<u8>) {
             out.push(KIND_PADDING);
             out.resize(out.len() + *zeros as usize, 0);
         }
+        Record::PageCommit {
+            txn_id,
+            next_page_id,
+            redo,
+        } => {
+            out.push(KIND_PAGE_COMMIT);
+            out.extend_from_slice(&txn_id.to_le_bytes());
+            out.extend_from_slice(&next_page_id.to_le_bytes());
+            out.extend_from_slice(&(redo.len() as u32).to_le_bytes());
+            for entry in redo {
+                match entry {
+                    PageRedo::Image { page_id, node } => {
+                        out.push(REDO_IMAGE);
+                        out.extend_from_slice(&page_id.to_le_bytes());
+                        put_bytes(out, node);
+                    }
+                    PageRedo::Put {
+                        page_id,
+                        key,
+                        value,
+                    } => {
+                        out.push(REDO_PUT);
+                        out.extend_from_slice(&page_id.to_le_bytes());
+                        put_bytes(out, key);
+                        put_bytes(out, value);
+                    }
+                    PageRedo::Delete { page_id, key } => {
+                        out.push(REDO_DELETE);
+                        out.extend_from_slice(&page_id.to_le_bytes());
+                        put_bytes(out, key);
+                    }
+                }
+            }
+        }
+        Record::Checkpoint {
+            checkpoint_count,
+            redo_lsn,
+            next_page_id,
+            physical_log_start,
+            page_lsns,
+        } => {
+            out.push(KIND_CHECKPOINT);
+            out.extend_from_slice(&checkpoint_count.to_le_bytes());
+            out.extend_from_slice(&redo_lsn.0.to_le_bytes());
+            out.extend_from_slice(&next_page_id.to_le_bytes());
+            out.extend_from_slice(&physical_log_start.to_le_bytes());
+            out.extend_from_slice(&(page_lsns.len() as u32).to_le_bytes());
+            for lsn in page_lsns {
+                out.extend_from_slice(&lsn.to_le_bytes());
+            }
+        }
+        Record::BeforeImage {
+            checkpoint_count,
+            page_id,
+            page_lsn,
+            node,
+        } => {
+            out.push(KIND_BEFORE_IMAGE);
+            out.extend_from_slice(&checkpoint_count.to_le_bytes());
+            out.extend_from_slice(&page_id.to_le_bytes());
+            out.extend_from_slice(&page_lsn.to_le_bytes());
+            put_bytes(out, node);
+        }
     }
     debug_assert_eq!(out.len() - start, len, "encoded_len disagrees with encode");
     let checksum = frame_checksum(&out[start..]);
@@ -124,6 +267,11 @@ pub fn encoded_len(record: &Record) -> usize {
         Record::BeginCheckpoint { .. } => 8,
         Record::EndCheckpoint { .. } => 16,
         Record::Padding { zeros } => *zeros as usize,
+        Record::PageCommit { redo, .. } => {
+            20 + redo.iter().map(PageRedo::encoded_len).sum::<usize>()
+        }
+        Record::Checkpoint { page_lsns, .. } => 36 + 8 * page_lsns.len(),
+        Record::BeforeImage { node, .. } => 28 + node.len(),
     };
     RECORD_HEADER_BYTES + payload
 }
@@ -206,6 +354,30 @@ pub fn decode(buf: &[u8], expected_lsn: Lsn) -> Decoded {
             payload.bytes = &[];
             Record::Padding { zeros }
         }
+        KIND_PAGE_COMMIT => match decode_page_commit(&mut payload) {
+            Ok(record) => record,
+            Err(reason) => return invalid(reason),
+        },
+        KIND_CHECKPOINT => match decode_checkpoint(&mut payload) {
+            Ok(record) => record,
+            Err(reason) => return invalid(reason),
+        },
+        KIND_BEFORE_IMAGE => match (
+            payload.u64(),
+            payload.u64(),
+            payload.u64(),
+            payload.bytes_with_len(),
+        ) {
+            (Some(checkpoint_count), Some(page_id), Some(page_lsn), Some(node)) => {
+                Record::BeforeImage {
+                    checkpoint_count,
+                    page_id,
+                    page_lsn,
+                    node,
+                }
+            }
+            _ => return invalid("short before-image payload"),
+        },
         _ => return invalid("unknown record kind"),
     };
     if !payload.bytes.is_empty() {
@@ -235,6 +407,64 @@ fn decode_commit(payload: &mut Reader<'_>) -> Result<Record, &'static str> {
     Ok(Record::Commit { txn_id, writes })
 }
 
+fn decode_checkpoint(payload: &mut Reader<'_>) -> Result<Record, &'static str> {
+    let short = "short checkpoint payload";
+    let checkpoint_count = payload.u64().ok_or(short)?;
+    let redo_lsn = Lsn(payload.u64().ok_or(short)?);
+    let next_page_id = payload.u64().ok_or(short)?;
+    let physical_log_start = payload.u64().ok_or(short)?;
+    let count = payload.u32().ok_or(short)? as usize;
+    if count > payload.bytes.len() / 8 {
+        return Err("page LSN count exceeds the payload");
+    }
+    let page_lsns = (0..count)
+        .map(|_| payload.u64().ok_or(short))
+        .collect::<Result<_, _>>()?;
+    Ok(Record::Checkpoint {
+        checkpoint_count,
+        redo_lsn,
+        next_page_id,
+        physical_log_start,
+        page_lsns,
+    })
+}
+
+fn decode_page_commit(payload: &mut Reader<'_>) -> Result<Record, &'static str> {
+    let txn_id = payload.u64().ok_or("short page commit payload")?;
+    let next_page_id = payload.u64().ok_or("short page commit payload")?;
+    let count = payload.u32().ok_or("short page commit payload")? as usize;
+    if count > payload.bytes.len() / PAGE_REDO_BYTES_MIN {
+        return Err("page redo count exceeds the payload");
+    }
+    let mut redo = Vec::with_capacity(count);
+    for _ in 0..count {
+        let tag = payload.u8().ok_or("short page redo tag")?;
+        let page_id = payload.u64().ok_or("short page redo page id")?;
+        let first = payload.bytes_with_len().ok_or("short page redo bytes")?;
+        redo.push(match tag {
+            REDO_IMAGE => PageRedo::Image {
+                page_id,
+                node: first,
+            },
+            REDO_PUT => PageRedo::Put {
+                page_id,
+                key: first,
+                value: payload.bytes_with_len().ok_or("short page redo value")?,
+            },
+            REDO_DELETE => PageRedo::Delete {
+                page_id,
+                key: first,
+            },
+            _ => return Err("unknown page redo tag"),
+        });
+    }
+    Ok(Record::PageCommit {
+        txn_id,
+        next_page_id,
+        redo,
+    })
+}
+
 /// crc32 of the length bytes followed by everything after the crc field.
 fn frame_checksum(frame: &[u8]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
@@ -253,6 +483,19 @@ mod tests {
         (bytes(), proptest::option::of(bytes())).prop_map(|(key, value)| Write { key, value })
     }
 
+    fn page_redo_strategy() -> impl Strategy<Value = PageRedo> {
+        let bytes = || proptest::collection::vec(any::<u8>(), 0..24);
+        prop_oneof![
+            (any::<u64>(), bytes()).prop_map(|(page_id, node)| PageRedo::Image { page_id, node }),
+            (any::<u64>(), bytes(), bytes()).prop_map(|(page_id, key, value)| PageRedo::Put {
+                page_id,
+                key,
+                value
+            }),
+            (any::<u64>(), bytes()).prop_map(|(page_id, key)| PageRedo::Delete { page_id, key }),
+        ]
+    }
+
     fn record_strategy() -> impl Strategy<Value = Record> {
         prop_oneof![
             (
@@ -268,6 +511,48 @@ mod tests {
                 }
             }),
             (0u32..600).prop_map(|zeros| Record::Padding { zeros }),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                proptest::collection::vec(page_redo_strategy(), 0..5)
+            )
+                .prop_map(|(txn_id, next_page_id, redo)| Record::PageCommit {
+                    txn_id,
+                    next_page_id,
+                    redo
+                }),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                proptest::collection::vec(any::<u64>(), 0..8)
+            )
+                .prop_map(
+                    |(checkpoint_count, redo_lsn, next_page_id, physical_log_start, page_lsns)| {
+                        Record::Checkpoint {
+                            checkpoint_count,
+                            redo_lsn: Lsn(redo_lsn),
+                            next_page_id,
+                            physical_log_start,
+                            page_lsns,
+                        }
+                    }
+                ),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                any::<u64>(),
+                proptest::collection::vec(any::<u8>(), 0..40)
+            )
+                .prop_map(|(checkpoint_count, page_id, page_lsn, node)| {
+                    Record::BeforeImage {
+                        checkpoint_count,
+                        page_id,
+                        page_lsn,
+                        node,
+                    }
+                }),
         ]
     }
 

@@ -23,20 +23,39 @@ use crate::format::record::{self, Record};
 use crate::types::Lsn;
 use crate::vfs::{Vfs, VfsFile};
 
-const SEGMENT_PREFIX: &str = "log-";
+/// File name prefix of the redo log's segments.
+pub const REDO_LOG_PREFIX: &str = "log-";
+/// File name prefix of the physical log's segments (the physical-log strategy's before-images).
+pub const PHYSICAL_LOG_PREFIX: &str = "plog-";
 
-/// The file name of the segment whose first byte is at `start`.
+/// The file name of the redo log segment whose first byte is at `start`.
 pub fn segment_name(start: u64) -> String {
-    format!("{SEGMENT_PREFIX}{start:020}")
+    prefixed_segment_name(REDO_LOG_PREFIX, start)
 }
 
-/// The start LSN a segment file name encodes, if it is one.
+/// The file name of the segment of the log named by `prefix` whose first byte is at `start`.
+pub fn prefixed_segment_name(prefix: &str, start: u64) -> String {
+    format!("{prefix}{start:020}")
+}
+
+/// The start LSN a redo log segment file name encodes, if it is one.
 pub fn parse_segment_name(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix(SEGMENT_PREFIX)?;
+    parse_prefixed_segment_name(REDO_LOG_PREFIX, name)
+}
+
+/// The start position a segment file name of the log named by `prefix` encodes, if it is one.
+pub fn parse_prefixed_segment_name(prefix: &str, name: &str) -> Option<u64> {
+    let digits = name.strip_prefix(prefix)?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     digits.parse().ok()
+}
+
+/// Whether `name` is a segment of any log the engine keeps (redo or physical).
+pub fn is_log_file(name: &str) -> bool {
+    parse_segment_name(name).is_some()
+        || parse_prefixed_segment_name(PHYSICAL_LOG_PREFIX, name).is_some()
 }
 
 /// Records appended but not yet written to a segment file.
@@ -79,6 +98,8 @@ pub struct Log<V: Vfs> {
     /// Synced flushes pad the log to a multiple of this, so no later write shares a sector
     /// with durable records.
     sector_bytes: u64,
+    /// Segment file name prefix: which log this is.
+    prefix: &'static str,
 }
 
 fn lock(buffer: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
@@ -88,9 +109,30 @@ fn lock(buffer: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
 }
 
 impl<V: Vfs> Log<V> {
-    /// A log whose next record goes at `end`, appending to the segment starting at
+    /// A redo log whose next record goes at `end`, appending to the segment starting at
     /// `segment_start` (already open as `file`, or created at the first flush if None).
     pub fn new(
+        end: u64,
+        segment_start: u64,
+        file: Option<V::File>,
+        segments: BTreeSet<u64>,
+        segment_bytes: u64,
+        sector_bytes: u64,
+    ) -> Self {
+        Self::named(
+            REDO_LOG_PREFIX,
+            end,
+            segment_start,
+            file,
+            segments,
+            segment_bytes,
+            sector_bytes,
+        )
+    }
+
+    /// Like [`Log::new`] for the log whose segment files start with `prefix`.
+    pub fn named(
+        prefix: &'static str,
         end: u64,
         segment_start: u64,
         file: Option<V::File>,
@@ -123,7 +165,13 @@ impl<V: Vfs> Log<V> {
             durable_changed: Event::new(),
             segment_bytes,
             sector_bytes,
+            prefix,
         }
+    }
+
+    /// The file name of this log's segment starting at `start`.
+    pub fn segment_name(&self, start: u64) -> String {
+        prefixed_segment_name(self.prefix, start)
     }
 
     /// Appends a record to the buffer; returns its LSN and the LSN just past it.
@@ -212,13 +260,13 @@ impl<V: Vfs> Log<V> {
             )
             .await
             // The name is built only on failure: this is the commit path.
-            .map_err(|source| Error::io("write", segment_name(segment_start), source))?;
+            .map_err(|source| Error::io("write", self.segment_name(segment_start), source))?;
             io.segment_dirty = true;
             position = chunk_end;
             io.written = position;
         }
         if sync {
-            Self::sync_open_segment(io).await?;
+            self.sync_open_segment(io).await?;
             if io.directory_dirty {
                 vfs.sync_dir()
                     .await
@@ -256,11 +304,11 @@ impl<V: Vfs> Log<V> {
         Self::append_locked(buffer, &Record::padding(gap as usize), self.segment_bytes);
     }
 
-    async fn sync_open_segment(io: &mut Io<V::File>) -> Result<()> {
+    async fn sync_open_segment(&self, io: &mut Io<V::File>) -> Result<()> {
         if let (Some((segment_start, file)), true) = (&io.segment, io.segment_dirty) {
             file.sync()
                 .await
-                .map_err(|source| Error::io("sync", segment_name(*segment_start), source))?;
+                .map_err(|source| Error::io("sync", self.segment_name(*segment_start), source))?;
             io.segment_dirty = false;
         }
         Ok(())
@@ -269,8 +317,8 @@ impl<V: Vfs> Log<V> {
     /// Closes the open segment (fsynced, so only the last segment can have an unsynced tail)
     /// and creates the one starting at `start`.
     async fn open_segment(&self, vfs: &V, io: &mut Io<V::File>, start: u64) -> Result<()> {
-        Self::sync_open_segment(io).await?;
-        let name = segment_name(start);
+        self.sync_open_segment(io).await?;
+        let name = self.segment_name(start);
         let file = vfs
             .create(&name)
             .await
@@ -316,7 +364,7 @@ impl<V: Vfs> Log<V> {
         for pair in starts.windows(2) {
             let (start, next) = (pair[0], pair[1]);
             if next <= before && Some(start) != open {
-                let name = segment_name(start);
+                let name = self.segment_name(start);
                 vfs.remove(&name)
                     .await
                     .map_err(|source| Error::io("remove", name, source))?;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result, Structure};
 use crate::format::record::{self, Record};
-use crate::log::{parse_segment_name, segment_name};
+use crate::log::{parse_prefixed_segment_name, prefixed_segment_name, REDO_LOG_PREFIX};
 use crate::types::Lsn;
 use crate::vfs::{read_all, Vfs};
 
@@ -31,8 +31,14 @@ pub struct LogScan {
     pub stop_reason: &'static str,
 }
 
-/// Reads all records from `start` on. `start` must fall inside an existing segment.
+/// Reads all redo log records from `start` on. `start` must fall inside an existing segment.
 pub async fn scan<V: Vfs>(vfs: &V, start: u64) -> Result<LogScan> {
+    scan_log(vfs, REDO_LOG_PREFIX, start).await
+}
+
+/// Reads all records of the log whose segment files start with `prefix`, from `start` on.
+pub async fn scan_log<V: Vfs>(vfs: &V, prefix: &str, start: u64) -> Result<LogScan> {
+    let segment_name = |start: u64| prefixed_segment_name(prefix, start);
     let names = vfs
         .list()
         .await
@@ -40,7 +46,7 @@ pub async fn scan<V: Vfs>(vfs: &V, start: u64) -> Result<LogScan> {
     let mut segments: BTreeMap<u64, u64> = BTreeMap::new();
     let mut contents: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     for name in &names {
-        let Some(segment_start) = parse_segment_name(name) else {
+        let Some(segment_start) = parse_prefixed_segment_name(prefix, name) else {
             continue;
         };
         let file = vfs
@@ -135,6 +141,7 @@ pub async fn scan<V: Vfs>(vfs: &V, start: u64) -> Result<LogScan> {
 mod tests {
     use super::*;
     use crate::format::record::encode;
+    use crate::log::segment_name;
     use crate::vfs::mem::MemVfs;
     use crate::vfs::VfsFile;
     use futures::executor::block_on;

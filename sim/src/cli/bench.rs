@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{install_logging, resolve_scenario, BenchArguments, EXIT_CHECK_FAILED, EXIT_SUCCESS};
+use super::{install_logging, resolve_scenarios, BenchArguments, EXIT_CHECK_FAILED, EXIT_SUCCESS};
 use crate::driver::{run_seed, SeedOptions};
 
 /// Resident and peak resident memory of this process, in KiB (Linux; None elsewhere).
@@ -24,9 +24,19 @@ fn memory_kib() -> Option<(u64, u64)> {
 
 pub fn bench(arguments: BenchArguments) -> anyhow::Result<i32> {
     install_logging("off");
-    let scenario = resolve_scenario(&arguments.scenario)?;
+    let mut code = EXIT_SUCCESS;
+    for scenario in resolve_scenarios(&arguments.scenario, arguments.strategy)? {
+        code = code.max(bench_one(&arguments, &scenario));
+    }
+    Ok(code)
+}
+
+fn bench_one(arguments: &BenchArguments, scenario: &crate::scenario::Scenario) -> i32 {
     let seeds = arguments.seeds.max(4);
-    println!("bench {} on one thread, {} seeds", scenario.name, seeds);
+    println!(
+        "bench {} ({}) on one thread, {} seeds",
+        scenario.name, scenario.engine.strategy, seeds
+    );
     println!(
         "{:>8} {:>10} {:>12} {:>10} {:>10}",
         "seeds", "states", "checks/s", "rss KiB", "peak KiB"
@@ -54,7 +64,7 @@ pub fn bench(arguments: BenchArguments) -> anyhow::Result<i32> {
     }
     if failed > 0 {
         println!("{failed} seeds failed: run them with `run` to see why");
-        return Ok(EXIT_CHECK_FAILED);
+        return EXIT_CHECK_FAILED;
     }
-    Ok(EXIT_SUCCESS)
+    EXIT_SUCCESS
 }

@@ -7,7 +7,7 @@
 
 use super::seeds::SeedSelection;
 use super::workers::{map_in_parallel, progress_bar, run_one_seed};
-use super::{check_canary, install_logging, job_count, resolve_scenario};
+use super::{check_canary, install_logging, job_count, resolve_scenarios};
 use super::{CheckDeterminismArguments, EXIT_CHECK_FAILED, EXIT_SUCCESS};
 use crate::driver::SeedOptions;
 use crate::outcome::SeedOutcome;
@@ -16,7 +16,17 @@ use crate::report::replay_command;
 pub fn check_determinism(arguments: CheckDeterminismArguments) -> anyhow::Result<i32> {
     check_canary(arguments.common.canary.as_deref())?;
     install_logging("off");
-    let scenario = resolve_scenario(&arguments.scenario)?;
+    let mut code = EXIT_SUCCESS;
+    for scenario in resolve_scenarios(&arguments.scenario, arguments.common.strategy)? {
+        code = code.max(check_one(&arguments, &scenario)?);
+    }
+    Ok(code)
+}
+
+fn check_one(
+    arguments: &CheckDeterminismArguments,
+    scenario: &crate::scenario::Scenario,
+) -> anyhow::Result<i32> {
     let selection = SeedSelection::new(arguments.seeds, None);
     let options = SeedOptions {
         record_trace: false,
@@ -29,7 +39,7 @@ pub fn check_determinism(arguments: CheckDeterminismArguments) -> anyhow::Result
         selection.len() * 2,
         job_count(arguments.jobs),
         &progress,
-        |item| run_one_seed(&scenario, selection.seed(item / 2), &options),
+        |item| run_one_seed(scenario, selection.seed(item / 2), &options),
     );
     progress.finish_and_clear();
 
@@ -39,21 +49,24 @@ pub fn check_determinism(arguments: CheckDeterminismArguments) -> anyhow::Result
         if !differences.is_empty() {
             mismatches += 1;
             println!(
-                "MISMATCH {} seed {}: {}\n  replay: {}",
+                "MISMATCH {} ({}) seed {}: {}\n  replay: {}",
                 scenario.name,
+                scenario.engine.strategy,
                 pair[0].seed,
                 differences.join("; "),
                 replay_command(
                     &scenario.path,
                     pair[0].seed,
+                    scenario.engine.strategy,
                     arguments.common.canary.as_deref()
                 ),
             );
         }
     }
     println!(
-        "check-determinism {} seeds {}: {} seeds run twice, {} mismatched",
+        "check-determinism {} ({}) seeds {}: {} seeds run twice, {} mismatched",
         scenario.name,
+        scenario.engine.strategy,
         arguments.seeds,
         selection.len(),
         mismatches

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{check_canary, install_logging, resolve_scenario, ExploreArguments};
+use super::{check_canary, install_logging, resolve_scenarios, ExploreArguments};
 use super::{EXIT_CHECK_FAILED, EXIT_SUCCESS};
 use crate::explore::{
     check_state, explore as explore_states, ExplorationReport, Recording, SingleStateReport,
@@ -11,12 +11,22 @@ use crate::explore::{
 };
 
 pub fn explore(arguments: ExploreArguments) -> anyhow::Result<i32> {
+    check_canary(arguments.common.canary.as_deref())?;
+    let mut code = EXIT_SUCCESS;
+    for scenario in resolve_scenarios(&arguments.scenario, arguments.common.strategy)? {
+        code = code.max(explore_one(&arguments, &scenario)?);
+    }
+    Ok(code)
+}
+
+fn explore_one(
+    arguments: &ExploreArguments,
+    scenario: &crate::scenario::Scenario,
+) -> anyhow::Result<i32> {
     let canary = arguments.common.canary.as_deref();
-    check_canary(canary)?;
-    let scenario = resolve_scenario(&arguments.scenario)?;
     if let (Some(point), Some(state)) = (arguments.point, arguments.state) {
         // The workload run is the same as in the sweep; only the re-checked state logs.
-        let recording = Recording::new(&scenario, arguments.seed, canary)?;
+        let recording = Recording::new(scenario, arguments.seed, canary)?;
         let checked = tracing::subscriber::with_default(state_logger(), || {
             check_state(&recording, point, state)
         })?;
@@ -36,7 +46,7 @@ pub fn explore(arguments: ExploreArguments) -> anyhow::Result<i32> {
     }
     install_logging("off");
     let started = Instant::now();
-    let recording = Recording::new(&scenario, arguments.seed, canary)?;
+    let recording = Recording::new(scenario, arguments.seed, canary)?;
     let workload_elapsed = started.elapsed();
     let started = Instant::now();
     let exploration = explore_states(&recording, arguments.max_states);

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{check_canary, install_logging, resolve_scenario, ReplayArguments};
+use super::{check_canary, install_logging, resolve_scenarios, ReplayArguments};
 use super::{EXIT_CHECK_FAILED, EXIT_SUCCESS};
 use crate::chrome_trace;
 use crate::driver::{run_seed_full, SeedOptions, SeedRun};
@@ -20,7 +20,14 @@ pub fn replay(arguments: ReplayArguments) -> anyhow::Result<i32> {
     } else {
         "crashpoint=info,crashpoint_sim=info,madsim=error,warn"
     });
-    let scenario = resolve_scenario(&arguments.scenario)?;
+    let mut code = EXIT_SUCCESS;
+    for scenario in resolve_scenarios(&arguments.scenario, arguments.common.strategy)? {
+        code = code.max(replay_one(&arguments, &scenario)?);
+    }
+    Ok(code)
+}
+
+fn replay_one(arguments: &ReplayArguments, scenario: &Scenario) -> anyhow::Result<i32> {
     if scenario.swarm {
         // A swarm seed runs a drawn configuration; show it, since the file does not say it.
         print_swarm_draw(&scenario.for_seed(arguments.seed));
@@ -32,12 +39,12 @@ pub fn replay(arguments: ReplayArguments) -> anyhow::Result<i32> {
     };
     let (outcome, trace_written) = match &arguments.trace {
         Some(path) => {
-            let run = run_seed_full(&scenario, arguments.seed, &options);
-            let events = write_trace(path, &run, &scenario, arguments.seed)?;
+            let run = run_seed_full(scenario, arguments.seed, &options);
+            let events = write_trace(path, &run, scenario, arguments.seed)?;
             (run.outcome, Some((path, events)))
         }
         None => (
-            super::workers::run_one_seed(&scenario, arguments.seed, &options),
+            super::workers::run_one_seed(scenario, arguments.seed, &options),
             None,
         ),
     };

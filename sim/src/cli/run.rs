@@ -11,6 +11,7 @@ use anyhow::Context;
 use super::seeds::SeedSelection;
 use super::workers::{map_in_parallel, progress_bar, run_one_seed};
 use super::{check_canary, install_logging, job_count, resolve_scenario, RunArguments};
+use super::{with_strategies, StrategyChoice};
 use super::{EXIT_CHECK_FAILED, EXIT_SUCCESS};
 use crate::driver::SeedOptions;
 use crate::outcome::SeedOutcome;
@@ -20,19 +21,23 @@ use crate::scenario::{default_directory, Scenario};
 pub fn run(arguments: RunArguments) -> anyhow::Result<i32> {
     check_canary(arguments.common.canary.as_deref())?;
     install_logging("off");
+    // The default sweep covers every strategy on every default scenario; named scenarios run
+    // with their own strategy unless --strategy says otherwise.
     let scenarios = if arguments.scenarios.is_empty() {
         let directory = default_directory();
         let scenarios = Scenario::default_set(&directory)?;
         if scenarios.is_empty() {
             anyhow::bail!("no default scenarios in {}", directory.display());
         }
-        scenarios
+        let choice = arguments.common.strategy.or(Some(StrategyChoice::All));
+        with_strategies(scenarios, choice)?
     } else {
-        arguments
+        let scenarios = arguments
             .scenarios
             .iter()
             .map(|name| resolve_scenario(name))
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, _>>()?;
+        with_strategies(scenarios, arguments.common.strategy)?
     };
     // Created before any seed runs, so a bad path fails in a second rather than after the run.
     let json_file = match &arguments.json {
@@ -62,7 +67,7 @@ pub fn run(arguments: RunArguments) -> anyhow::Result<i32> {
     let mut summaries = Vec::with_capacity(scenarios.len());
     let mut outcomes: Vec<SeedOutcome> = Vec::new();
     for scenario in &scenarios {
-        progress.set_message(scenario.name.clone());
+        progress.set_message(format!("{} {}", scenario.name, scenario.engine.strategy));
         let started = Instant::now();
         let scenario_outcomes = map_in_parallel(selection.len(), jobs, &progress, |position| {
             run_one_seed(scenario, selection.seed(position), &options)

@@ -1,16 +1,26 @@
 //! `crashpoint shrink`: a failing seed, shrunk to a scenario plus schedule a reader can follow.
 
-use super::{check_canary, install_logging, resolve_scenario, ShrinkArguments};
+use super::{check_canary, install_logging, resolve_scenarios, ShrinkArguments};
 use super::{EXIT_CHECK_FAILED, EXIT_SUCCESS};
 use crate::shrink::{self, ShrinkError};
 
 pub fn shrink(arguments: ShrinkArguments) -> anyhow::Result<i32> {
     check_canary(arguments.common.canary.as_deref())?;
     install_logging("off");
-    let scenario = resolve_scenario(&arguments.scenario)?;
+    let mut code = EXIT_SUCCESS;
+    for scenario in resolve_scenarios(&arguments.scenario, arguments.common.strategy)? {
+        code = code.max(shrink_one(&arguments, &scenario)?);
+    }
+    Ok(code)
+}
+
+fn shrink_one(
+    arguments: &ShrinkArguments,
+    scenario: &crate::scenario::Scenario,
+) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
     let shrunk = match shrink::shrink(
-        &scenario,
+        scenario,
         arguments.seed,
         arguments.common.canary.clone(),
         arguments.runs as usize,
@@ -26,7 +36,7 @@ pub fn shrink(arguments: ShrinkArguments) -> anyhow::Result<i32> {
         }
     };
     let canary = arguments.common.canary.as_deref();
-    let path = shrink::write_case(&scenario, arguments.seed, canary, &shrunk, &arguments.out)?;
+    let path = shrink::write_case(scenario, arguments.seed, canary, &shrunk, &arguments.out)?;
     let (before, after) = (shrunk.before, shrunk.after);
     println!(
         "shrunk {} seed {} in {} replays ({:.1} s): {}: {}",

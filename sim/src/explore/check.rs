@@ -16,7 +16,7 @@ use crashpoint::Options;
 
 use crate::driver::SeedRun;
 use crate::fs::{CrashDecisions, CrashPoint, DiskImage, FaultRecord, FsConfig, SimFs, TraceEvent};
-use crate::hub::{Hub, RecordedPoint};
+use crate::hub::{AnchorWrite, Hub, RecordedPoint};
 use crate::model::Model;
 use crate::oracle::{self, CrashFacts, Verdict};
 use crate::outcome::{Failure, FailureKind};
@@ -29,12 +29,13 @@ pub struct PointFacts {
     /// Faults so far that damage durable data: those of earlier phases, and those of this
     /// phase up to the point's I/O call.
     pub damage: Vec<FaultRecord>,
-    /// The newest valid header in the point's truly durable bytes.
-    pub durable_checkpoint: Option<u64>,
-    /// The newest header ever written. The hub learns of a header write only when the engine
-    /// reports the step after the write returns, so a point right after the header write would
-    /// understate it; the header in the point's unsynced writes counts as written too.
-    pub header_written_max: u64,
+    /// Every anchor write issued up to the point (the hub sees a write as it takes effect, so
+    /// one in the point's unsynced writes is already here).
+    pub anchor_writes: Vec<AnchorWrite>,
+    /// The files anchors live in, as truly durable at the point: a state makes a checkpoint
+    /// durable only if its anchor is intact here and in the state's own image.
+    durable_anchors: DiskImage,
+    pub anchor_written_max: u64,
     /// The chunk hashes of the point's durable files, which most of a state's bytes equal.
     base: BTreeMap<String, (Arc<Vec<u8>>, Vec<u128>)>,
 }
@@ -54,8 +55,12 @@ impl PointFacts {
             .map(|(_, fault)| fault.clone())
             .collect();
         let crash_point = &point.crash_point;
-        let durable_checkpoint = oracle::image_checkpoint(&data_only(crash_point, false));
-        let pending_checkpoint = oracle::image_checkpoint(&data_only(crash_point, true));
+        let anchor_files: BTreeSet<&str> = point
+            .anchor_writes
+            .iter()
+            .map(|write| write.file.as_str())
+            .collect();
+        let durable_anchors = durable_files(crash_point, &anchor_files);
         let base = crash_point
             .files
             .iter()
@@ -66,22 +71,32 @@ impl PointFacts {
             model,
             damage,
             base,
-            durable_checkpoint,
-            header_written_max: point
-                .header_written_max
-                .max(pending_checkpoint.unwrap_or(0)),
+            anchor_written_max: point
+                .anchor_writes
+                .iter()
+                .map(|write| write.checkpoint)
+                .max()
+                .unwrap_or(0),
+            anchor_writes: point.anchor_writes.clone(),
+            durable_anchors,
         }
+    }
+
+    /// The newest checkpoint `image` makes durable ([`oracle::durable_checkpoint`]).
+    pub fn durable_checkpoint(&self, image: &DiskImage) -> Option<u64> {
+        oracle::durable_checkpoint(&self.anchor_writes, &[&self.durable_anchors, image])
     }
 }
 
-/// The data file alone, as durable (`landed` false) or with every unsynced operation landed:
-/// enough to read the header slots without copying the log.
-fn data_only(point: &CrashPoint, landed: bool) -> DiskImage {
-    let mut data_point = CrashPoint {
+/// The named files alone, as truly durable at `point`: enough to check anchors without copying
+/// the log.
+fn durable_files(point: &CrashPoint, names: &BTreeSet<&str>) -> DiskImage {
+    let keep = |name: &String| names.contains(name.as_str());
+    let durable = CrashPoint {
         files: point
             .files
             .iter()
-            .filter(|(name, _)| name.as_str() == "data")
+            .filter(|(name, _)| keep(name))
             .map(|(name, bytes)| (name.clone(), bytes.clone()))
             .collect(),
         pending: Vec::new(),
@@ -90,22 +105,13 @@ fn data_only(point: &CrashPoint, landed: bool) -> DiskImage {
         durable_names: point
             .durable_names
             .iter()
-            .filter(|(name, _)| name.as_str() == "data")
+            .filter(|(name, _)| keep(name))
             .map(|(name, inode)| (name.clone(), *inode))
             .collect(),
         inodes: point.inodes.clone(),
     };
-    if landed {
-        let inode = data_point.durable_names.get("data").copied();
-        data_point.pending = point
-            .pending
-            .iter()
-            .filter(|pending| Some(pending.inode) == inode)
-            .cloned()
-            .collect();
-    }
-    let decisions = data_point.all_survive();
-    data_point.materialize(&decisions).0
+    let decisions = durable.all_survive();
+    durable.materialize(&decisions).0
 }
 
 /// How one state's check ended.
@@ -128,7 +134,7 @@ struct FactsKey {
     acknowledged: usize,
     damage: usize,
     durable_checkpoint: Option<u64>,
-    header_written_max: u64,
+    anchor_written_max: u64,
     layout: u128,
 }
 
@@ -204,6 +210,7 @@ impl Checker {
         decisions: &CrashDecisions,
     ) -> Checked {
         let (image, _crash_faults) = point.materialize(decisions);
+        let durable_checkpoint = facts.durable_checkpoint(&image);
         let hashes = ImageHashes::of(&image, &facts.base);
         let image_key = hashes.image_key();
         let commits = facts.model.commits.len();
@@ -215,8 +222,8 @@ impl Checker {
             commits,
             acknowledged,
             damage: facts.damage.len(),
-            durable_checkpoint: facts.durable_checkpoint,
-            header_written_max: facts.header_written_max,
+            durable_checkpoint,
+            anchor_written_max: facts.anchor_written_max,
             layout: hashes.layout_key(),
         };
         let exact = (facts_key.clone(), image_key);
@@ -233,7 +240,7 @@ impl Checker {
                 recovered: false,
             };
         }
-        let (verdict, read) = self.recover(image, facts).await;
+        let (verdict, read) = self.recover(image, facts, durable_checkpoint).await;
         self.recoveries += 1;
         self.verdicts.insert(exact, verdict.clone());
         if let Some(ranges) = read {
@@ -298,6 +305,7 @@ impl Checker {
         &self,
         image: DiskImage,
         facts: &PointFacts,
+        durable_checkpoint: Option<u64>,
     ) -> (StateVerdict, Option<ReadChunks>) {
         // Ordered collections inside the runtime: madsim makes std's hash seeds its own there.
         let names: BTreeSet<String> = image.files.keys().cloned().collect();
@@ -308,8 +316,8 @@ impl Checker {
         let crash_facts = CrashFacts {
             crash_index: Some(facts.phase),
             damage: &facts.damage,
-            durable_checkpoint: facts.durable_checkpoint,
-            header_written_max: facts.header_written_max,
+            durable_checkpoint,
+            anchor_written_max: facts.anchor_written_max,
         };
         let checked = CatchUnwind(Box::pin(oracle::recover_and_check(
             fs.clone(),

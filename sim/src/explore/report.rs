@@ -17,6 +17,7 @@ pub const FAILURES_SHOWN: usize = 20;
 /// works from anywhere in the workspace, and turns the `canary` feature on when a canary is set.
 pub fn replay_command(
     scenario_path: &Path,
+    strategy: crashpoint::Strategy,
     seed: u64,
     point: usize,
     state: u64,
@@ -27,7 +28,7 @@ pub fn replay_command(
         command.push_str(" --features canary");
     }
     command.push_str(&format!(
-        " -- explore --scenario {} --seed {seed} --point {point} --state {state}",
+        " -- explore --scenario {} --strategy {strategy} --seed {seed} --point {point} --state {state}",
         scenario_path.display()
     ));
     if let Some(canary) = canary {
@@ -74,8 +75,8 @@ impl fmt::Display for ExplorationReport<'_> {
         let workload = recording.workload();
         writeln!(
             formatter,
-            "explore {} seed {}",
-            recording.scenario.name, recording.seed
+            "explore {} ({}) seed {}",
+            recording.scenario.name, recording.scenario.engine.strategy, recording.seed
         )?;
         writeln!(
             formatter,
@@ -154,8 +155,9 @@ fn write_failure(
 ) -> fmt::Result {
     writeln!(
         formatter,
-        "FAIL {} seed {} point {} state {}: {} {}: {}",
+        "FAIL {} ({}) seed {} point {} state {}: {} {}: {}",
         recording.scenario.name,
+        recording.scenario.engine.strategy,
         recording.seed,
         failure.point,
         failure.state,
@@ -170,6 +172,7 @@ fn write_failure(
         "  replay: {}",
         replay_command(
             &recording.scenario.path,
+            recording.scenario.engine.strategy,
             recording.seed,
             failure.point,
             failure.state,
@@ -191,8 +194,12 @@ impl fmt::Display for SingleStateReport<'_> {
         let recording = self.recording;
         writeln!(
             formatter,
-            "explore {} seed {} point {} state {}",
-            recording.scenario.name, recording.seed, self.point, self.state
+            "explore {} ({}) seed {} point {} state {}",
+            recording.scenario.name,
+            recording.scenario.engine.strategy,
+            recording.seed,
+            self.point,
+            self.state
         )?;
         writeln!(formatter, "  point: {}", self.checked.point_description)?;
         writeln!(formatter, "  state: {}", self.checked.state_description)?;
@@ -217,14 +224,22 @@ mod tests {
     #[test]
     fn replay_pins_point_and_state() {
         // Proves the replay line names the point, the state and, with a canary, the feature.
-        let plain = replay_command(Path::new("scenarios/smoke.toml"), 4, 17, 5, None);
+        let plain = replay_command(
+            Path::new("scenarios/smoke.toml"),
+            crashpoint::Strategy::Fuzzy,
+            4,
+            17,
+            5,
+            None,
+        );
         assert_eq!(
             plain,
             "cargo run --release -p crashpoint-sim -- explore --scenario scenarios/smoke.toml \
-             --seed 4 --point 17 --state 5"
+             --strategy fuzzy --seed 4 --point 17 --state 5"
         );
         let with_canary = replay_command(
             Path::new("scenarios/no-sync.toml"),
+            crashpoint::Strategy::Sharp,
             1,
             2,
             3,

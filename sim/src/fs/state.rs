@@ -132,10 +132,16 @@ pub(super) struct State {
     /// point right after it: how exhaustive exploration sees every state a crash could leave.
     pub(super) recorder: Option<Recorder>,
     pub(super) recording: bool,
+    /// Told of every write that takes effect.
+    pub(super) write_watch: Option<WriteWatch>,
     /// Exactly which calls (by index) get which fault; replaces the rates when set. How a
     /// shrunk schedule replays its faults.
     pub(super) fault_plan: Option<BTreeMap<u64, FaultKind>>,
 }
+
+/// Receives `(file, offset, bytes)` of every write that took effect, at the offset the caller
+/// asked for (a misdirected write's bytes land elsewhere).
+pub type WriteWatch = std::sync::Arc<dyn Fn(&str, u64, &[u8]) + Send + Sync>;
 
 /// Receives `(call index, crash point after the call)`.
 pub type Recorder = std::sync::Arc<dyn Fn(u64, CrashPoint) + Send + Sync>;
@@ -170,6 +176,7 @@ impl State {
             crash_at_io: None,
             recorder: None,
             recording: false,
+            write_watch: None,
             fault_plan: None,
         }
     }
@@ -576,6 +583,9 @@ impl State {
             },
             acknowledged: false,
         });
+        if let Some(watch) = &self.write_watch {
+            watch(&call.file, offset, data);
+        }
         Ok(())
     }
 
