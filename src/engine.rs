@@ -21,7 +21,7 @@ use crate::log::Log;
 use crate::observer::{CheckpointStep, Observer};
 use crate::options::{Options, SyncMode};
 use crate::types::{Lsn, Write};
-use crate::vfs::Vfs;
+use crate::vfs::{DirectoryLock, Vfs};
 
 /// Log bytes a no-sync commit lets pile up in memory before writing them out (unsynced).
 const NO_SYNC_BUFFER_BYTES: usize = 64 << 10;
@@ -77,6 +77,8 @@ pub struct Engine<V: Vfs, C: Clock> {
     closed: AtomicBool,
     next_txn_id: AtomicU64,
     pub(crate) recovery: RecoveryReport,
+    /// Keeps other engines out of the directory until close, or until the engine is dropped.
+    pub(crate) directory_lock: Mutex<Option<DirectoryLock>>,
 }
 
 /// A transaction: writes buffered until commit, then applied and logged atomically. Reads see
@@ -138,6 +140,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             closed: AtomicBool::new(false),
             next_txn_id: AtomicU64::new(next_txn_id),
             recovery,
+            directory_lock: Mutex::new(None),
         }
     }
 
@@ -367,14 +370,19 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         }
     }
 
-    /// Clean shutdown: a final checkpoint, then the log is synced and the engine refuses
-    /// further work.
+    /// Clean shutdown: a final checkpoint, then the log is synced, the engine refuses further
+    /// work and the directory lock is released.
     pub async fn close(&self) -> Result<()> {
         self.check_open()?;
         self.checkpoint().await?;
         self.flush_log(true).await?;
         self.closed.store(true, Ordering::SeqCst);
         self.state.lock().await.cache.clear();
+        // A closed engine touches nothing more, so the next one may open the directory.
+        self.directory_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
         Ok(())
     }
 

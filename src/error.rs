@@ -1,4 +1,5 @@
-//! Typed errors. Corruption names the file, the offset and the structure that failed to verify.
+//! Typed errors. Corruption names the file, the offset and the structure that failed to verify;
+//! an I/O error names the operation and the file (a real directory's errors also carry the path).
 
 use std::fmt;
 use std::io;
@@ -20,6 +21,9 @@ pub enum Structure {
     LogRecord,
     /// The log does not hold the begin_checkpoint record the chosen header points at.
     CheckpointRecord,
+    /// The database directory as a whole: files that do not make a database, or a database
+    /// missing its data file (`file` is then the directory).
+    Directory,
 }
 
 impl fmt::Display for Structure {
@@ -31,6 +35,7 @@ impl fmt::Display for Structure {
             Structure::Page(id) => write!(f, "page {id}"),
             Structure::LogRecord => write!(f, "log record"),
             Structure::CheckpointRecord => write!(f, "begin_checkpoint record"),
+            Structure::Directory => write!(f, "database directory"),
         }
     }
 }
@@ -58,6 +63,9 @@ pub enum Error {
     Poisoned { cause: String },
     #[error("engine is closed")]
     Closed,
+    /// Another engine (in this process or another) has the directory open.
+    #[error("database directory {directory} is locked: another engine has it open")]
+    Locked { directory: String },
     #[error("invalid options: {0}")]
     InvalidOptions(String),
     #[error("{what} of {len} bytes exceeds the limit of {limit} bytes")]

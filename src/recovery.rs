@@ -30,7 +30,7 @@ use crate::vfs::{read_exact_at, Vfs, VfsFile};
 
 impl<V: Vfs, C: Clock> Engine<V, C> {
     /// Opens the database in `vfs`, creating it if the directory holds none, recovering it
-    /// otherwise.
+    /// otherwise. Fails with [`Error::Locked`] while another engine has the directory open.
     pub async fn open(
         vfs: V,
         clock: C,
@@ -38,10 +38,33 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         observer: Arc<dyn Observer>,
     ) -> Result<Self> {
         options.validate()?;
+        let directory_lock = vfs.lock().await.map_err(|source| {
+            if source.kind() == std::io::ErrorKind::WouldBlock {
+                Error::Locked {
+                    directory: vfs.location(),
+                }
+            } else {
+                Error::io("lock", vfs.location(), source)
+            }
+        })?;
+        let engine = Self::open_locked(vfs, clock, options, observer).await?;
+        *engine
+            .directory_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(directory_lock);
+        Ok(engine)
+    }
+
+    async fn open_locked(
+        vfs: V,
+        clock: C,
+        options: Options,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Self> {
         let names = vfs
             .list()
             .await
-            .map_err(|source| Error::io("list", "database directory", source))?;
+            .map_err(|source| Error::io("list", vfs.location(), source))?;
         if !names.iter().any(|name| name == DATA_FILE) {
             return Self::create(vfs, clock, options, observer, &names).await;
         }
@@ -222,7 +245,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         if removed_any {
             vfs.sync_dir()
                 .await
-                .map_err(|source| Error::io("sync", "database directory", source))?;
+                .map_err(|source| Error::io("sync", vfs.location(), source))?;
         }
         // Appending inside a sector that holds durable records would let a torn write garble
         // them, so unless the valid log ends on a sector boundary, new records go to a new
@@ -297,7 +320,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             .map_err(|source| Error::io("create", DATA_FILE, source))?;
         vfs.sync_dir()
             .await
-            .map_err(|source| Error::io("sync", "database directory", source))?;
+            .map_err(|source| Error::io("sync", vfs.location(), source))?;
         let log = Log::new(
             0,
             0,

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crashpoint::vfs::mem::MemFile;
+use crashpoint::vfs::DirectoryLock;
 use crashpoint::{
     Engine, ManualClock, MemVfs, NoopObserver, Observer, Options, Result, SyncMode, Vfs, VfsFile,
     Write,
@@ -238,6 +239,14 @@ impl YieldingFile {
 
 impl Vfs for YieldingVfs {
     type File = YieldingFile;
+
+    async fn lock(&self) -> io::Result<DirectoryLock> {
+        self.inner.lock().await
+    }
+
+    fn location(&self) -> String {
+        self.inner.location()
+    }
 
     async fn create(&self, name: &str) -> io::Result<YieldingFile> {
         let file = self.inner.create(name).await?;
