@@ -9,6 +9,13 @@
 //! The header is trusted over the log's end_checkpoint record: a header is written only after
 //! its pages and translation are fsynced, so a durable header with no end_checkpoint after it
 //! (a crash between the two, TokuDB's bug #3113 window) is a complete checkpoint.
+//!
+//! What open refuses, so that it never loses data silently: a directory without a data file
+//! is created into only if it is empty, or holds nothing but an unfinished creation (the data
+//! file under its temporary name, and the log segments that creation wrote); log segments or
+//! any other file there mean a database lost its data file, or that the directory is not a
+//! database's, and open fails with corruption of the directory. A data file with no header is
+//! corruption, never a new database. A failed open deletes nothing.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,15 +29,16 @@ use crate::format::header::{self, HeaderChoice, HEADER_BYTES, HEADER_SLOT_OFFSET
 use crate::format::page::Node;
 use crate::format::record::Record;
 use crate::format::translation::Translation;
-use crate::log::{self, parse_segment_name, reader, Log};
+use crate::log::{self, reader, Log};
 use crate::observer::Observer;
 use crate::options::{Canary, Options};
 use crate::types::Lsn;
 use crate::vfs::{read_exact_at, Vfs, VfsFile};
 
 impl<V: Vfs, C: Clock> Engine<V, C> {
-    /// Opens the database in `vfs`, creating it if the directory holds none, recovering it
-    /// otherwise. Fails with [`Error::Locked`] while another engine has the directory open.
+    /// Opens the database in `vfs`, creating it if the directory is empty, recovering it
+    /// otherwise; see the module doc for what it refuses. Fails with [`Error::Locked`] while
+    /// another engine has the directory open.
     pub async fn open(
         vfs: V,
         clock: C,
@@ -66,6 +74,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             .await
             .map_err(|source| Error::io("list", vfs.location(), source))?;
         if !names.iter().any(|name| name == DATA_FILE) {
+            refuse_unless_creatable(&vfs.location(), &names)?;
             return Self::create(vfs, clock, options, observer, &names).await;
         }
         let data = vfs
@@ -94,10 +103,20 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                 warning,
             } => (header, slot, warning),
             HeaderChoice::Fresh => {
-                // A data file with no header was never checkpointed: creation crashed before
-                // it finished, so no commit was ever acknowledged. Start over.
-                tracing::warn!("data file has no header; creating the database again");
-                return Self::create(vfs, clock, options, observer, &names).await;
+                // Creation renames the data file into place only after checkpoint 1's header is
+                // durable, so an empty pair of slots is damage, and the log may hold commits.
+                return Err(Error::corruption(
+                    DATA_FILE,
+                    0,
+                    Structure::Headers,
+                    format!(
+                        "both header slots are empty ({file_len} bytes in the data file), though \
+                         a created database always has a header; {} holds {}; not creating a \
+                         new database over it",
+                        vfs.location(),
+                        list_names(&names)
+                    ),
+                ));
             }
             HeaderChoice::Corrupt { reasons } => {
                 return Err(Error::corruption(
@@ -299,6 +318,10 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
     }
 
     /// Creates an empty database: an empty root leaf made durable by checkpoint 1.
+    ///
+    /// The data file is built as [`CREATING_FILE`] and renamed into place once checkpoint 1 is
+    /// durable, so a crash during creation leaves a directory that open knows to create into
+    /// again (no commit was acknowledged yet), and a data file always has a header.
     async fn create(
         vfs: V,
         clock: C,
@@ -306,18 +329,19 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         observer: Arc<dyn Observer>,
         names: &[String],
     ) -> Result<Self> {
-        for name in names
-            .iter()
-            .filter(|name| parse_segment_name(name).is_some())
-        {
+        // Only an unfinished creation leaves files here (`refuse_unless_creatable`): its log
+        // segments go, while the file that marks it stays until the new creation truncates it.
+        for name in names.iter().filter(|name| *name != CREATING_FILE) {
             vfs.remove(name)
                 .await
                 .map_err(|source| Error::io("remove", name.clone(), source))?;
         }
         let data = vfs
-            .create(DATA_FILE)
+            .create(CREATING_FILE)
             .await
-            .map_err(|source| Error::io("create", DATA_FILE, source))?;
+            .map_err(|source| Error::io("create", CREATING_FILE, source))?;
+        // Durable before the first log segment is created, so no crash image holds log
+        // segments without the file that marks them as creation's.
         vfs.sync_dir()
             .await
             .map_err(|source| Error::io("sync", vfs.location(), source))?;
@@ -352,9 +376,70 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         };
         let engine = Engine::assemble(vfs, clock, options, observer, data, log, state, recovery);
         let count = engine.checkpoint().await?;
+        engine
+            .vfs
+            .rename(CREATING_FILE, DATA_FILE)
+            .await
+            .map_err(|source| Error::io("rename", CREATING_FILE, source))?;
+        engine
+            .vfs
+            .sync_dir()
+            .await
+            .map_err(|source| Error::io("sync", engine.vfs.location(), source))?;
         let mut engine = engine;
         engine.recovery.checkpoint_count = count;
         engine.recovery.checkpoint_lsn = engine.state.lock().await.checkpoint_lsn;
         Ok(engine)
     }
+}
+
+/// The data file's name while creation builds it; see `create`.
+pub const CREATING_FILE: &str = "data.creating";
+
+/// Names for an error message: the first few, and how many more.
+fn list_names(names: &[String]) -> String {
+    const SHOWN: usize = 6;
+    if names.is_empty() {
+        return "no other file".to_string();
+    }
+    let mut text = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
+}
+
+/// A directory with no data file is created into only when it is empty or holds an unfinished
+/// creation: [`CREATING_FILE`] and the log segments that creation wrote. Creation starts only
+/// in an empty directory and renames its data file into place before open returns, so every
+/// segment beside that file is creation's own, and no commit was acknowledged. Anything else
+/// (log segments of a database whose data file is gone, or files that are not the engine's) is
+/// refused, so open never creates over data it does not understand.
+fn refuse_unless_creatable(location: &str, names: &[String]) -> Result<()> {
+    let unfinished_creation = names.iter().any(|name| name == CREATING_FILE)
+        && names
+            .iter()
+            .all(|name| name == CREATING_FILE || log::parse_segment_name(name).is_some());
+    if names.is_empty() || unfinished_creation {
+        return Ok(());
+    }
+    let segments = names
+        .iter()
+        .filter(|name| log::parse_segment_name(name).is_some())
+        .count();
+    let why = if segments > 0 {
+        format!("{segments} log segments of a database whose data file is gone")
+    } else {
+        "files that are not a database's".to_string()
+    };
+    Err(Error::corruption(
+        location,
+        0,
+        Structure::Directory,
+        format!(
+            "no data file, but the directory holds {} ({why}); a new database is created only \
+             in an empty directory",
+            list_names(names)
+        ),
+    ))
 }
