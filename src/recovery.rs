@@ -169,11 +169,30 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         cache.ignore_pending_bit = options.planted(Canary::IgnorePendingBit);
         cache.skip_checksum = options.planted(Canary::SkipChecksum);
 
-        let scan = reader::scan(&vfs, header.checkpoint_lsn.0).await?;
+        let scan = reader::scan(&vfs, header.checkpoint_lsn.0)
+            .await
+            .map_err(|error| blame_damaged_slot(error, &slots, header_slot, &header))?;
         match scan.records.first() {
             Some((lsn, Record::BeginCheckpoint { checkpoint_count }))
                 if *lsn == header.checkpoint_lsn
                     && *checkpoint_count == header.checkpoint_count => {}
+            // The segment that held the checkpoint LSN is gone; an older one survived.
+            None if scan.end_segment + scan.end_segment_len <= header.checkpoint_lsn.0 => {
+                return Err(blame_damaged_slot(
+                    Error::corruption(
+                        log::segment_name(scan.end_segment),
+                        header.checkpoint_lsn.0,
+                        Structure::CheckpointRecord,
+                        format!(
+                            "no log segment holds the checkpoint LSN {}: this one ends before it",
+                            header.checkpoint_lsn
+                        ),
+                    ),
+                    &slots,
+                    header_slot,
+                    &header,
+                ));
+            }
             _ => {
                 return Err(Error::corruption(
                     log::segment_name(scan.end_segment),
@@ -442,4 +461,36 @@ fn refuse_unless_creatable(location: &str, names: &[String]) -> Result<()> {
             list_names(names)
         ),
     ))
+}
+
+/// When the chosen header is the older one because the newer slot failed to verify, and the
+/// log no longer reaches back to the older checkpoint, the log was trimmed after the newer
+/// checkpoint: the structure that failed is the newer header slot, not the log.
+fn blame_damaged_slot(
+    error: Error,
+    slots: &[header::SlotState; 2],
+    chosen: usize,
+    header: &header::Header,
+) -> Error {
+    let other = 1 - chosen;
+    let (
+        Error::Corruption {
+            structure: Structure::CheckpointRecord,
+            ..
+        },
+        header::SlotState::Invalid { reason },
+    ) = (&error, &slots[other])
+    else {
+        return error;
+    };
+    Error::corruption(
+        DATA_FILE,
+        HEADER_SLOT_OFFSETS[other],
+        Structure::HeaderSlot(other as u8),
+        format!(
+            "{reason}; the older checkpoint {} in slot {chosen} needs the log from LSN {}, which \
+             is gone",
+            header.checkpoint_count, header.checkpoint_lsn
+        ),
+    )
 }
