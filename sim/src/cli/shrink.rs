@@ -1,5 +1,7 @@
 //! `crashpoint shrink`: a failing seed, shrunk to a scenario plus schedule a reader can follow.
 
+use anyhow::Context;
+
 use super::{check_canary, install_logging, resolve_scenario, ShrinkArguments};
 use super::{EXIT_CHECK_FAILED, EXIT_SUCCESS};
 use crate::shrink::{self, ShrinkError};
@@ -8,6 +10,13 @@ pub fn shrink(arguments: ShrinkArguments) -> anyhow::Result<i32> {
     check_canary(arguments.common.canary.as_deref())?;
     install_logging("off");
     let scenario = resolve_scenario(&arguments.scenario)?;
+    // Made before the search, which takes minutes, so a bad --out fails at once.
+    std::fs::create_dir_all(&arguments.out).with_context(|| {
+        format!(
+            "cannot use --out {}: the shrunk case is written there",
+            arguments.out.display()
+        )
+    })?;
     let started = std::time::Instant::now();
     let shrunk = match shrink::shrink(
         &scenario,
