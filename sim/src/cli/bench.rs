@@ -25,8 +25,12 @@ fn memory_kib() -> Option<(u64, u64)> {
 pub fn bench(arguments: BenchArguments) -> anyhow::Result<i32> {
     install_logging("off");
     let scenario = resolve_scenario(&arguments.scenario)?;
-    let seeds = arguments.seeds.max(4);
-    println!("bench {} on one thread, {} seeds", scenario.name, seeds);
+    let range = arguments.seeds;
+    let seeds = range.count();
+    println!(
+        "bench {} on one thread, {seeds} seeds ({range})",
+        scenario.name
+    );
     println!(
         "{:>8} {:>10} {:>12} {:>10} {:>10}",
         "seeds", "states", "checks/s", "rss KiB", "peak KiB"
@@ -34,21 +38,19 @@ pub fn bench(arguments: BenchArguments) -> anyhow::Result<i32> {
     let started = Instant::now();
     let mut states = 0u64;
     let mut failed = 0u64;
-    let quarter = seeds / 4;
-    for seed in 0..seeds {
+    // A line at each quarter of the seeds (every seed when there are fewer than four).
+    let quarter = (seeds / 4).max(1);
+    for done in 1..=seeds {
+        let seed = range.start + (done - 1);
         let outcome = run_seed(&scenario.for_seed(seed), seed, &SeedOptions::default());
         states += outcome.states_checked;
         failed += u64::from(outcome.failure.is_some());
-        if (seed + 1) % quarter == 0 || seed + 1 == seeds {
+        if done % quarter == 0 || done == seeds {
             let rate = states as f64 / started.elapsed().as_secs_f64();
             let (rss, peak) = memory_kib().unwrap_or((0, 0));
             println!(
                 "{:>8} {:>10} {:>12.0} {:>10} {:>10}",
-                seed + 1,
-                states,
-                rate,
-                rss,
-                peak
+                done, states, rate, rss, peak
             );
         }
     }
