@@ -28,7 +28,7 @@ use crate::observer::{CheckpointStep, Observer};
 use crate::options::{Canary, Options, SyncMode};
 use crate::strategy::Strategy;
 use crate::types::{Lsn, PageId, Write};
-use crate::vfs::{Vfs, VfsFile};
+use crate::vfs::{DirectoryLock, Vfs, VfsFile};
 
 /// Log bytes a no-sync commit lets pile up in memory before writing them out (unsynced).
 const NO_SYNC_BUFFER_BYTES: usize = 64 << 10;
@@ -96,6 +96,8 @@ pub struct Engine<V: Vfs, C: Clock> {
     closed: AtomicBool,
     next_txn_id: AtomicU64,
     pub(crate) recovery: RecoveryReport,
+    /// Keeps other engines out of the directory until close, or until the engine is dropped.
+    pub(crate) directory_lock: Mutex<Option<DirectoryLock>>,
 }
 
 /// A transaction: writes buffered until commit, then applied and logged atomically. Reads see
@@ -161,6 +163,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             closed: AtomicBool::new(false),
             next_txn_id: AtomicU64::new(next_txn_id),
             recovery,
+            directory_lock: Mutex::new(None),
         }
     }
 
@@ -611,8 +614,8 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         }
     }
 
-    /// Clean shutdown: a final checkpoint, then the log is synced and the engine refuses
-    /// further work.
+    /// Clean shutdown: a final checkpoint, then the log is synced, the engine refuses further
+    /// work and the directory lock is released.
     pub async fn close(&self) -> Result<()> {
         self.check_open()?;
         self.checkpoint().await?;
@@ -622,6 +625,11 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         }
         self.closed.store(true, Ordering::SeqCst);
         self.state.lock().await.cache.clear();
+        // A closed engine touches nothing more, so the next one may open the directory.
+        self.directory_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
         Ok(())
     }
 

@@ -1,4 +1,5 @@
-//! Typed errors. Corruption names the file, the offset and the structure that failed to verify.
+//! Typed errors. Corruption names the file, the offset and the structure that failed to verify;
+//! an I/O error names the operation and the file (a real directory's errors also carry the path).
 
 use std::fmt;
 use std::io;
@@ -31,6 +32,9 @@ pub enum Structure {
     ReservedPages,
     /// A physical log record (a before-image).
     PhysicalLogRecord,
+    /// The database directory as a whole: files that do not make a database, or a database
+    /// missing its data file (`file` is then the directory).
+    Directory,
 }
 
 impl fmt::Display for Structure {
@@ -47,6 +51,7 @@ impl fmt::Display for Structure {
             Structure::ReservedPage(slot) => write!(f, "reserved page {slot}"),
             Structure::ReservedPages => write!(f, "both reserved pages"),
             Structure::PhysicalLogRecord => write!(f, "physical log record"),
+            Structure::Directory => write!(f, "database directory"),
         }
     }
 }
@@ -74,6 +79,9 @@ pub enum Error {
     Poisoned { cause: String },
     #[error("engine is closed")]
     Closed,
+    /// Another engine (in this process or another) has the directory open.
+    #[error("database directory {directory} is locked: another engine has it open")]
+    Locked { directory: String },
     #[error("invalid options: {0}")]
     InvalidOptions(String),
     #[error("{what} of {len} bytes exceeds the limit of {limit} bytes")]

@@ -34,4 +34,4 @@ pub use observer::{CheckpointStep, NoopObserver, Observer};
 pub use options::{Canary, Options, SyncMode};
 pub use strategy::Strategy;
 pub use types::{Lsn, PageId, Write};
-pub use vfs::{mem::MemVfs, std::StdVfs, Vfs, VfsFile};
+pub use vfs::{mem::MemVfs, std::StdVfs, DirectoryLock, Vfs, VfsFile};

@@ -15,6 +15,13 @@
 //! 5. **Cut**: the log's torn tail and any later segment are removed, so new records continue
 //!    the valid prefix. (Done before replay: it removes only bytes past the valid end.)
 //!
+//! What open refuses, so that it never loses data silently: a directory without a data file
+//! is created into only if it is empty, or holds nothing but an unfinished creation (the data
+//! file under its temporary name, and the files that creation wrote); log segments or any
+//! other file there mean a database lost its data file, or that the directory is not a
+//! database's, and open fails with corruption of the directory. A data file whose anchor slots
+//! are both empty is corruption, never a new database. A failed open deletes nothing.
+//!
 //! The physical-log strategy ends recovery with a startup checkpoint (GBase 8t's startup
 //! trigger). The sharp header is trusted over the log's end_checkpoint record: a header is
 //! written only after its pages and translation are fsynced, so a durable header with no
@@ -52,8 +59,10 @@ pub(crate) struct Anchor {
     pub replay_lsn: Lsn,
     pub slot: usize,
     pub warning: Option<String>,
-    /// The sharp strategy's header (translation, root, page id high-water mark).
+    /// The sharp strategy's header (translation, root, page id high-water mark), and both
+    /// slots as read.
     pub header: Option<Header>,
+    pub header_slots: Option<[SlotState<Header>; 2]>,
     /// The in-place strategies' control record.
     pub control: Option<Control>,
 }
@@ -69,8 +78,9 @@ pub(crate) struct Loaded<V: Vfs> {
 }
 
 impl<V: Vfs, C: Clock> Engine<V, C> {
-    /// Opens the database in `vfs`, creating it if the directory holds none, recovering it
-    /// otherwise.
+    /// Opens the database in `vfs`, creating it if the directory is empty, recovering it
+    /// otherwise; see the module doc for what it refuses. Fails with [`Error::Locked`] while
+    /// another engine has the directory open.
     pub async fn open(
         vfs: V,
         clock: C,
@@ -78,11 +88,35 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         observer: Arc<dyn Observer>,
     ) -> Result<Self> {
         options.validate()?;
+        let directory_lock = vfs.lock().await.map_err(|source| {
+            if source.kind() == std::io::ErrorKind::WouldBlock {
+                Error::Locked {
+                    directory: vfs.location(),
+                }
+            } else {
+                Error::io("lock", vfs.location(), source)
+            }
+        })?;
+        let engine = Self::open_locked(vfs, clock, options, observer).await?;
+        *engine
+            .directory_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(directory_lock);
+        Ok(engine)
+    }
+
+    async fn open_locked(
+        vfs: V,
+        clock: C,
+        options: Options,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Self> {
         let names = vfs
             .list()
             .await
-            .map_err(|source| Error::io("list", "database directory", source))?;
+            .map_err(|source| Error::io("list", vfs.location(), source))?;
         if !names.iter().any(|name| name == DATA_FILE) {
+            refuse_unless_creatable(&vfs.location(), &names)?;
             return Self::create(vfs, clock, options, observer, &names).await;
         }
         let data = vfs
@@ -95,16 +129,34 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             .map_err(|source| Error::io("stat", DATA_FILE, source))?;
 
         let Some(anchor) = find_anchor(&vfs, &data, file_len, &options, &names).await? else {
-            // A data file with no anchor was never checkpointed: creation crashed before it
-            // finished, so no commit was ever acknowledged. Start over.
-            tracing::warn!("the database has no checkpoint anchor; creating it again");
-            return Self::create(vfs, clock, options, observer, &names).await;
+            // Creation renames the data file into place only after checkpoint 1's anchor is
+            // durable, so empty anchor slots are damage, and the log may hold commits.
+            let structure = anchor_structure(options.strategy);
+            return Err(Error::corruption(
+                DATA_FILE,
+                0,
+                structure.clone(),
+                format!(
+                    "{structure} are empty ({file_len} bytes in the data file), though a \
+                     created database always has an anchor; {} holds {}; not creating a new \
+                     database over it",
+                    vfs.location(),
+                    list_names(&names)
+                ),
+            ));
         };
         if let Some(warning) = &anchor.warning {
             tracing::warn!(warning, "an anchor slot failed to verify; using the other");
         }
         let mut loaded = load_checkpoint(&vfs, &data, file_len, &options, &anchor).await?;
-        let scan = check_log(&vfs, &anchor).await?;
+        let scan = check_log(&vfs, &anchor).await.map_err(|error| {
+            match (&anchor.header_slots, &anchor.header) {
+                (Some(slots), Some(header)) => {
+                    blame_damaged_slot(error, slots, anchor.slot, header)
+                }
+                _ => error,
+            }
+        })?;
         if options.strategy.writes_in_place() {
             loaded.cache.disk_lsns =
                 check_pages_against_log(&data, file_len, &options, &anchor, &scan).await?;
@@ -218,6 +270,10 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
     }
 
     /// Creates an empty database: an empty root leaf made durable by checkpoint 1.
+    ///
+    /// The data file is built as [`CREATING_FILE`] and renamed into place once checkpoint 1 is
+    /// durable, so a crash during creation leaves a directory that open knows to create into
+    /// again (no commit was acknowledged yet), and a data file always has an anchor.
     async fn create(
         vfs: V,
         clock: C,
@@ -225,15 +281,17 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         observer: Arc<dyn Observer>,
         names: &[String],
     ) -> Result<Self> {
-        for name in names.iter().filter(|name| log::is_log_file(name)) {
+        // Only an unfinished creation leaves files here (`refuse_unless_creatable`): they go,
+        // while the file that marks it stays until the new creation truncates it.
+        for name in names.iter().filter(|name| *name != CREATING_FILE) {
             vfs.remove(name)
                 .await
                 .map_err(|source| Error::io("remove", name.clone(), source))?;
         }
         let data = vfs
-            .create(DATA_FILE)
+            .create(CREATING_FILE)
             .await
-            .map_err(|source| Error::io("create", DATA_FILE, source))?;
+            .map_err(|source| Error::io("create", CREATING_FILE, source))?;
         let control_file = match options.strategy {
             Strategy::Fuzzy => Some(
                 vfs.create(CONTROL_FILE)
@@ -242,9 +300,11 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             ),
             _ => None,
         };
+        // Durable before the first log segment is created, so no crash image holds log
+        // segments without the file that marks them as creation's.
         vfs.sync_dir()
             .await
-            .map_err(|source| Error::io("sync", "database directory", source))?;
+            .map_err(|source| Error::io("sync", vfs.location(), source))?;
         let log = Log::new(
             0,
             0,
@@ -300,6 +360,16 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             recovery,
         );
         let count = engine.checkpoint().await?;
+        engine
+            .vfs
+            .rename(CREATING_FILE, DATA_FILE)
+            .await
+            .map_err(|source| Error::io("rename", CREATING_FILE, source))?;
+        engine
+            .vfs
+            .sync_dir()
+            .await
+            .map_err(|source| Error::io("sync", engine.vfs.location(), source))?;
         let mut engine = engine;
         engine.recovery.checkpoint_count = count;
         engine.recovery.checkpoint_lsn = engine.state.lock().await.checkpoint_lsn;
@@ -384,6 +454,7 @@ async fn find_anchor<V: Vfs>(
                     slot,
                     warning: warning.map(|warning| format!("header {warning}")),
                     header: Some(header),
+                    header_slots: Some(slots.clone()),
                     control: None,
                 }),
                 HeaderChoice::Fresh => None,
@@ -471,6 +542,7 @@ async fn find_anchor<V: Vfs>(
                         slot,
                         warning: warning.map(|warning| format!("{describe} {warning}")),
                         header: None,
+                        header_slots: None,
                         control: Some(control),
                     }))
                 }
@@ -581,14 +653,25 @@ async fn check_log<V: Vfs>(vfs: &V, anchor: &Anchor) -> Result<LogScan> {
         _ => false,
     };
     if !matches {
+        // The segment that held the checkpoint LSN is gone while an older one survived.
+        let gone =
+            found.is_none() && scan.end_segment + scan.end_segment_len <= anchor.record_lsn.0;
+        let detail = if gone {
+            format!(
+                "no log segment holds the checkpoint LSN {}: this one ends before it",
+                anchor.record_lsn
+            )
+        } else {
+            format!(
+                "no checkpoint record for checkpoint {} at LSN {} ({})",
+                anchor.checkpoint_count, anchor.record_lsn, scan.stop_reason
+            )
+        };
         return Err(Error::corruption(
             log::segment_name(scan.end_segment),
             anchor.record_lsn.0,
             Structure::CheckpointRecord,
-            format!(
-                "no checkpoint record for checkpoint {} at LSN {} ({})",
-                anchor.checkpoint_count, anchor.record_lsn, scan.stop_reason
-            ),
+            detail,
         ));
     }
 
@@ -800,7 +883,7 @@ pub(crate) async fn cut_log<V: Vfs>(
     if removed_any {
         vfs.sync_dir()
             .await
-            .map_err(|source| Error::io("sync", "log directory", source))?;
+            .map_err(|source| Error::io("sync", vfs.location(), source))?;
     }
     // Appending inside a sector that holds durable records would let a torn write garble
     // them, so unless the valid log ends on a sector boundary, new records go to a new
@@ -821,4 +904,94 @@ pub(crate) async fn cut_log<V: Vfs>(
         options.log_sector_bytes,
     );
     Ok((log, discarded))
+}
+
+/// The data file's name while creation builds it; see `create`.
+pub const CREATING_FILE: &str = "data.creating";
+
+/// What holds a strategy's anchor, for errors about it.
+fn anchor_structure(strategy: Strategy) -> Structure {
+    match strategy {
+        Strategy::Sharp => Structure::Headers,
+        Strategy::Fuzzy => Structure::ControlFile,
+        Strategy::PhysicalLog => Structure::ReservedPages,
+    }
+}
+
+/// Names for an error message: the first few, and how many more.
+fn list_names(names: &[String]) -> String {
+    const SHOWN: usize = 6;
+    if names.is_empty() {
+        return "no other file".to_string();
+    }
+    let mut text = names[..names.len().min(SHOWN)].join(", ");
+    if names.len() > SHOWN {
+        text.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    text
+}
+
+/// A directory with no data file is created into only when it is empty or holds an unfinished
+/// creation: [`CREATING_FILE`] and what that creation wrote (log segments, the physical log,
+/// the control file). Creation starts only in an empty directory and renames its data file into
+/// place before open returns, so every such file beside it is creation's own, and no commit was
+/// acknowledged. Anything else (log segments of a database whose data file is gone, or files
+/// that are not the engine's) is refused, so open never creates over data it does not
+/// understand.
+fn refuse_unless_creatable(location: &str, names: &[String]) -> Result<()> {
+    let creation_wrote =
+        |name: &String| name == CREATING_FILE || name == CONTROL_FILE || log::is_log_file(name);
+    let unfinished_creation =
+        names.iter().any(|name| name == CREATING_FILE) && names.iter().all(creation_wrote);
+    if names.is_empty() || unfinished_creation {
+        return Ok(());
+    }
+    let segments = names.iter().filter(|name| log::is_log_file(name)).count();
+    let why = if segments > 0 {
+        format!("{segments} log segments of a database whose data file is gone")
+    } else {
+        "files that are not a database's".to_string()
+    };
+    Err(Error::corruption(
+        location,
+        0,
+        Structure::Directory,
+        format!(
+            "no data file, but the directory holds {} ({why}); a new database is created only \
+             in an empty directory",
+            list_names(names)
+        ),
+    ))
+}
+
+/// When the chosen header is the older one because the newer slot failed to verify, and the
+/// log no longer reaches back to the older checkpoint, the log was trimmed after the newer
+/// checkpoint: the structure that failed is the newer header slot, not the log.
+fn blame_damaged_slot(
+    error: Error,
+    slots: &[SlotState<Header>; 2],
+    chosen: usize,
+    header: &Header,
+) -> Error {
+    let other = 1 - chosen;
+    let (
+        Error::Corruption {
+            structure: Structure::CheckpointRecord,
+            ..
+        },
+        SlotState::Invalid { reason },
+    ) = (&error, &slots[other])
+    else {
+        return error;
+    };
+    Error::corruption(
+        DATA_FILE,
+        header::HEADER_SLOT_OFFSETS[other],
+        Structure::HeaderSlot(other as u8),
+        format!(
+            "{reason}; the older checkpoint {} in slot {chosen} needs the log from LSN {}, which \
+             is gone",
+            header.checkpoint_count, header.checkpoint_lsn
+        ),
+    )
 }

@@ -1,23 +1,28 @@
-//! The `crashpoint` command line: `run`, `replay` and `check-determinism`.
+//! The `crashpoint` command line: `run`, `replay`, `check-determinism`, `explore`, `shrink`,
+//! `bench`, `list-scenarios` and `completions`.
 //!
 //! This module owns argument parsing and exit codes; each command lives in its own file under
 //! `cli/`. Exit codes: 0 when every check held, 1 when a check failed, 2 for a usage or
 //! configuration error (clap's errors included), so scripts can tell a bug in the engine from a
-//! mistake on the command line.
+//! mistake on the command line, and 130 when SIGINT or SIGTERM stopped a `run` early.
 
 mod bench;
 mod check_determinism;
+mod completions;
 mod explore;
+mod interrupt;
+mod list_scenarios;
 mod log_format;
+mod output;
 mod replay;
 mod run;
 mod seeds;
 mod shrink;
 mod workers;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use seeds::{SeedRange, SeedRangeError, Shard, ShardError};
 
@@ -27,6 +32,12 @@ pub const EXIT_SUCCESS: i32 = 0;
 pub const EXIT_CHECK_FAILED: i32 = 1;
 /// The command line or a scenario file is wrong.
 pub const EXIT_USAGE: i32 = 2;
+/// SIGINT or SIGTERM stopped the command before it finished (128 + SIGINT, as shells report).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// The environment variable that fixes the seeds of a seed-less `run`, as `MADSIM_TEST_SEED`
+/// does for madsim tests: the one seed to run, or with `--random N` the first of N.
+pub const SEED_VARIABLE: &str = "CRASHPOINT_SEED";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +64,10 @@ pub enum Command {
     Shrink(ShrinkArguments),
     /// Measure crash-recover-check cycles per second on one thread, and memory over seeds.
     Bench(BenchArguments),
+    /// List the scenarios that names resolve to: name, default or not, description.
+    ListScenarios,
+    /// Print a shell completion script (for example `crashpoint completions bash`).
+    Completions(CompletionsArguments),
 }
 
 #[derive(Debug, Args)]
@@ -60,20 +75,55 @@ pub struct RunArguments {
     /// Scenario names (looked up in the scenario directory) or paths to .toml files; none runs
     /// every scenario marked `default = true`.
     pub scenarios: Vec<String>,
-    /// Seeds to run: `A..B` (half-open) or a single seed `N`.
-    #[arg(long, default_value = "0..100")]
-    pub seeds: SeedRange,
+    /// Seeds to run: `A..B` (half-open), `A..=B` (inclusive) or a single seed `N`, any u64.
+    /// Without it: the seed in CRASHPOINT_SEED if set, else 0..100.
+    #[arg(long, conflicts_with = "random")]
+    pub seeds: Option<SeedRange>,
+    /// Run N seeds from a random start (CRASHPOINT_SEED fixes the start, to rerun them); each
+    /// failing seed prints the line that replays it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub random: Option<u64>,
     /// Worker threads; defaults to the available parallelism.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub jobs: Option<u32>,
     /// Run only the seeds with `seed % N == K`, to split a range across machines.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
-    /// Write every outcome and the summaries as JSON to this file.
+    /// Write every outcome and the summaries as JSON to this file (`-`: standard output, and
+    /// the human-readable report goes to standard error).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a JUnit XML report (one test case per seed) to this file, for CI systems.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Stop after the first failing seed (the seeds in flight finish and are reported).
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Wall-clock seconds one seed may take before it is reported as a `hang` (0: no limit).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub seed_time_limit_seconds: u64,
+    #[command(flatten)]
+    pub output: OutputArguments,
     #[command(flatten)]
     pub common: CommonArguments,
+}
+
+/// How `run` reports to a person.
+#[derive(Debug, Args)]
+pub struct OutputArguments {
+    /// Print only failures and the final verdict: no progress bar, no summary table.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Color the verdicts: `auto` colors a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]
@@ -155,9 +205,16 @@ pub struct BenchArguments {
     /// The checkpoint strategy: sharp, fuzzy, physical-log, or all (each in turn).
     #[arg(long, value_name = "NAME")]
     pub strategy: Option<StrategyChoice>,
-    /// Seeds to run, from 0.
-    #[arg(long, default_value_t = 4000)]
-    pub seeds: u64,
+    /// Seeds to run, as in `run`: `A..B` (half-open), `A..=B` or a single seed `N`.
+    #[arg(long, default_value = "0..4000")]
+    pub seeds: SeedRange,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArguments {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +323,8 @@ pub fn execute(arguments: Arguments) -> anyhow::Result<i32> {
         Command::Explore(arguments) => explore::explore(arguments),
         Command::Shrink(arguments) => shrink::shrink(arguments),
         Command::Bench(arguments) => bench::bench(arguments),
+        Command::ListScenarios => list_scenarios::list_scenarios(),
+        Command::Completions(arguments) => completions::completions(arguments),
     }
 }
 
@@ -315,12 +374,26 @@ fn job_count(jobs: Option<u32>) -> usize {
 /// Resolves a scenario name or path against the scenario directory.
 fn resolve_scenario(name_or_path: &str) -> anyhow::Result<crate::scenario::Scenario> {
     let directory = crate::scenario::default_directory();
-    let scenario = crate::scenario::Scenario::resolve(name_or_path, &directory)?;
+    let mut scenario = crate::scenario::Scenario::resolve(name_or_path, &directory)?;
+    scenario.path = shown_path(&scenario.path);
     if let Some(path) = &scenario.schedule {
         // A bad schedule is a configuration error (exit 2), found before any seed runs.
         crate::schedule::Schedule::load(path).map_err(anyhow::Error::msg)?;
     }
     Ok(scenario)
+}
+
+/// `path` relative to the current directory when it lies inside it, so replay lines stay short;
+/// otherwise as it is (an absolute path replays from anywhere).
+fn shown_path(path: &Path) -> PathBuf {
+    match std::env::current_dir()
+        .ok()
+        .and_then(|current| path.strip_prefix(current).ok())
+    {
+        Some(relative) if relative.as_os_str().is_empty() => PathBuf::from("."),
+        Some(relative) => relative.to_path_buf(),
+        None => path.to_path_buf(),
+    }
 }
 
 /// Installs a log subscriber writing to stderr: RUST_LOG when set, else `default_level`.

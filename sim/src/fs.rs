@@ -43,7 +43,10 @@
 //!
 //! # What is not modelled
 //!
-//! - Directories other than the one flat directory, hard links, permissions, file locks.
+//! - Directories other than the one flat directory, hard links, permissions, file locks. The
+//!   one lock kept is the directory lock of [`Vfs::lock`], and only as an `flock` is: outside
+//!   the disk (a disk booted from a crash image starts unlocked), and not as a call (taking it
+//!   is not counted, traced or faulted).
 //! - Partial failure inside one call: a call either takes effect entirely or not at all (the
 //!   tearing of a write happens only at a crash).
 //! - Faults on `create`, `open`, `remove`, `rename`, `list`, `sync_dir`, `len` and `set_len`;
@@ -65,10 +68,11 @@ mod tests;
 mod trace;
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crashpoint::vfs::{Vfs, VfsFile};
+use crashpoint::vfs::{DirectoryLock, Vfs, VfsFile};
 
 pub use crash::{
     CrashConfig, CrashDecisions, CrashPoint, DataOp, DiskImage, InodeId, NamespaceOp, PendingOp,
@@ -130,6 +134,8 @@ impl FsConfig {
 #[derive(Clone)]
 pub struct SimFs {
     state: Arc<Mutex<State>>,
+    /// An engine holds the directory ([`Vfs::lock`]).
+    locked: Arc<AtomicBool>,
 }
 
 /// An open file of a [`SimFs`].
@@ -177,6 +183,7 @@ impl SimFs {
         }
         SimFs {
             state: Arc::new(Mutex::new(State::new(config))),
+            locked: Arc::default(),
         }
     }
 
@@ -190,6 +197,7 @@ impl SimFs {
         }
         SimFs {
             state: Arc::new(Mutex::new(State::from_image(image, config))),
+            locked: Arc::default(),
         }
     }
 
@@ -300,8 +308,31 @@ impl SimFs {
     }
 }
 
+/// Frees a [`SimFs`]'s directory when the engine's [`DirectoryLock`] drops.
+struct SimLock(Arc<AtomicBool>);
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 impl Vfs for SimFs {
     type File = SimFile;
+
+    async fn lock(&self) -> io::Result<DirectoryLock> {
+        if self.locked.swap(true, Ordering::SeqCst) {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another engine holds the simulated disk",
+            ));
+        }
+        Ok(DirectoryLock::new(SimLock(self.locked.clone())))
+    }
+
+    fn location(&self) -> String {
+        "simulated disk".to_string()
+    }
 
     async fn create(&self, name: &str) -> io::Result<SimFile> {
         delay(&self.state).await;

@@ -233,12 +233,15 @@ impl Hub {
         Arc::new(move |file, offset, bytes| {
             let mut state = hub.lock();
             let end = offset + bytes.len() as u64;
-            let touches = state.anchor_regions.iter().any(|region| {
-                region.file == file && offset < region.offset + region.len && region.offset < end
-            });
-            if !touches {
+            let Some(region) = state.anchor_regions.iter().find(|region| {
+                (region.file == file || region.staging_file == Some(file))
+                    && offset < region.offset + region.len
+                    && region.offset < end
+            }) else {
                 return;
-            }
+            };
+            // Kept under the file's final name: that is where recovery will look for it.
+            let file = region.file;
             let Some(checkpoint) = state.open_checkpoint else {
                 tracing::debug!(file, offset, "anchor write outside a checkpoint window");
                 return;

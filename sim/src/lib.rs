@@ -9,6 +9,7 @@ pub mod driver;
 pub mod explore;
 pub mod fs;
 pub mod hub;
+pub mod junit;
 pub mod model;
 pub mod oracle;
 pub mod outcome;

@@ -265,16 +265,38 @@ impl fmt::Display for SeedDetails<'_> {
 /// The JSON document `run --json` writes.
 #[derive(Serialize)]
 pub struct JsonReport<'a> {
+    /// Every requested seed ran and every check held.
     pub passed: bool,
+    /// Every requested seed ran; false when the run stopped early (see `stopped`).
+    pub complete: bool,
+    /// Why the run stopped early: `interrupted`, `fail-fast` or `hung-seeds`; None if it did not.
+    pub stopped: Option<&'a str>,
+    /// Seeds the run was asked for, over all scenarios (`outcomes` holds those that ran).
+    pub seeds_requested: u64,
     pub summaries: &'a [ScenarioSummary],
     pub outcomes: &'a [SeedOutcome],
 }
 
 impl<'a> JsonReport<'a> {
+    /// The report of a run that ran every requested seed.
     pub fn new(summaries: &'a [ScenarioSummary], outcomes: &'a [SeedOutcome]) -> Self {
-        let passed = outcomes.iter().all(|outcome| outcome.failure.is_none());
+        Self::stopped_early(summaries, outcomes, outcomes.len() as u64, None)
+    }
+
+    /// The report of a run asked for `seeds_requested` seeds that stopped for `stopped`.
+    pub fn stopped_early(
+        summaries: &'a [ScenarioSummary],
+        outcomes: &'a [SeedOutcome],
+        seeds_requested: u64,
+        stopped: Option<&'a str>,
+    ) -> Self {
+        let complete = stopped.is_none() && outcomes.len() as u64 == seeds_requested;
+        let passed = complete && outcomes.iter().all(|outcome| outcome.failure.is_none());
         Self {
             passed,
+            complete,
+            stopped,
+            seeds_requested,
             summaries,
             outcomes,
         }
@@ -415,7 +437,29 @@ mod tests {
             .unwrap();
         let value: serde_json::Value = serde_json::from_slice(&buffer).unwrap();
         assert_eq!(value["passed"], false);
+        assert_eq!(value["complete"], true);
         assert_eq!(value["summaries"][0]["failures"], 1);
         assert_eq!(value["outcomes"][1]["failure"]["kind"], "divergence");
+    }
+
+    // A run that stopped early is marked incomplete, says why, and never claims to have passed.
+    #[test]
+    fn json_report_of_a_stopped_run_is_incomplete() {
+        let outcomes = [outcome(0, &[], None)];
+        let summaries = [ScenarioSummary::from_outcomes(
+            &scenario(),
+            &outcomes,
+            Duration::from_secs(1),
+        )];
+        let mut buffer = Vec::new();
+        JsonReport::stopped_early(&summaries, &outcomes, 10, Some("interrupted"))
+            .write(&mut buffer)
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&buffer).unwrap();
+        assert_eq!(value["complete"], false);
+        assert_eq!(value["passed"], false);
+        assert_eq!(value["stopped"], "interrupted");
+        assert_eq!(value["seeds_requested"], 10);
+        assert_eq!(value["outcomes"].as_array().unwrap().len(), 1);
     }
 }

@@ -25,12 +25,17 @@ pub const SCENARIO_DIRECTORY_VARIABLE: &str = "CRASHPOINT_SCENARIOS";
 /// own random streams (seeded from the same seed) are not correlated.
 const SWARM_SEED_SALT: u64 = 0x5357_4152_4d5f_4452; // "SWARM_DR"
 
-/// The directory `run` looks in: `$CRASHPOINT_SCENARIOS`, else `scenarios` in the current
-/// directory.
+/// The directory scenario names resolve in: `$CRASHPOINT_SCENARIOS`, else the `scenarios`
+/// directory of the repository this binary was built from, so names work from any directory.
 pub fn default_directory() -> PathBuf {
     std::env::var_os(SCENARIO_DIRECTORY_VARIABLE)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("scenarios"))
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("the simulator crate lives inside the repository")
+                .join("scenarios")
+        })
 }
 
 /// A scenario that cannot be loaded. Every variant names the file; parse and validation errors
@@ -490,6 +495,13 @@ impl Scenario {
 
     /// Every `*.toml` in `dir` with `default = true`, sorted by name.
     pub fn default_set(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
+        let mut scenarios = Scenario::all(dir)?;
+        scenarios.retain(|scenario| scenario.default);
+        Ok(scenarios)
+    }
+
+    /// Every `*.toml` in `dir`, sorted by name.
+    pub fn all(dir: &Path) -> Result<Vec<Scenario>, ScenarioError> {
         let list_error = |source| ScenarioError::ListDirectory {
             path: dir.to_path_buf(),
             source,
@@ -507,13 +519,10 @@ impl Scenario {
         }
         // Sort paths first so that, should two files share a name, the order is still stable.
         paths.sort();
-        let mut scenarios = Vec::new();
-        for path in paths {
-            let scenario = Scenario::load(&path)?;
-            if scenario.default {
-                scenarios.push(scenario);
-            }
-        }
+        let mut scenarios = paths
+            .iter()
+            .map(|path| Scenario::load(path))
+            .collect::<Result<Vec<_>, _>>()?;
         scenarios.sort_by(|left, right| left.name.cmp(&right.name));
         Ok(scenarios)
     }

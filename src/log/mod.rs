@@ -314,10 +314,18 @@ impl<V: Vfs> Log<V> {
         Ok(())
     }
 
-    /// Closes the open segment (fsynced, so only the last segment can have an unsynced tail)
-    /// and creates the one starting at `start`.
+    /// Seals the open segment and creates the one starting at `start`. Sealing fsyncs the
+    /// segment (so only the last segment can have an unsynced tail) and makes every earlier
+    /// segment create durable (so a crash cannot keep this create and undo an earlier one:
+    /// recovery may take a gap in segment LSNs for corruption, never for the log's end).
     async fn open_segment(&self, vfs: &V, io: &mut Io<V::File>, start: u64) -> Result<()> {
         self.sync_open_segment(io).await?;
+        if io.directory_dirty {
+            vfs.sync_dir()
+                .await
+                .map_err(|source| Error::io("sync", "log directory", source))?;
+            io.directory_dirty = false;
+        }
         let name = self.segment_name(start);
         let file = vfs
             .create(&name)

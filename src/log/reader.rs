@@ -4,8 +4,9 @@
 //! The log ends at the first position that does not hold a whole, verified record with the
 //! expected LSN (a torn or garbage tail, or zeros), unless that position is exactly where the
 //! next segment file starts, in which case reading goes on there. Everything after the end is
-//! discarded by recovery. Segments are sealed (fsynced) before the next is created, so a bad
-//! record followed by a later segment that holds data is reported as corruption.
+//! discarded by recovery. Segments are sealed (fsynced, and their names made durable) before
+//! the next is created, so a bad record, or a missing segment, followed by a later segment that
+//! holds data is reported as corruption: a gap in segment LSNs never ends the log quietly.
 
 use std::collections::BTreeMap;
 
@@ -97,29 +98,37 @@ pub async fn scan_log<V: Vfs>(vfs: &V, prefix: &str, start: u64) -> Result<LogSc
                     record::Decoded::Invalid { reason } => reason,
                     _ => "end of written log",
                 };
-                // A segment is fsynced before the next one is created, so only the last
-                // segment with data can end in a torn tail: a bad record, or zeros, inside a
-                // sealed segment followed by more log is corruption, never a place to silently
-                // cut. Ending exactly at a segment's end of file with no segment starting there
-                // is a clean end: the next segment's create was never made durable (a crash
-                // can undo it while keeping a later one), and no commit after it can have been
-                // acknowledged, since every synced flush also syncs the directory.
+                // A segment is fsynced, and its create made durable, before the next one is
+                // created, so only the last segment with data can end in a torn tail or be
+                // missing: a bad record, zeros, or the end of a segment's file with no segment
+                // starting there, followed by a later segment that holds data, is corruption
+                // (acknowledged commits may be in that later segment), never a place to cut.
                 // (With no record read at all, recovery reports the missing begin_checkpoint.)
                 let at_end_of_file = matches!(decoded, record::Decoded::End)
                     && position - segment_start == contents[&segment_start].len() as u64;
                 let later = segments
                     .range(segment_start + 1..)
                     .find(|(_, &len)| len > 0);
-                if let (Some((&later, _)), false, false) =
-                    (later, records.is_empty(), at_end_of_file)
-                {
+                if let (Some((&later, _)), false) = (later, records.is_empty()) {
+                    let detail = if at_end_of_file {
+                        format!(
+                            "segment {} holds the log up to LSN {position}, but segment {} that \
+                             should start there is missing and segment {} holds more log",
+                            segment_name(segment_start),
+                            segment_name(position),
+                            segment_name(later)
+                        )
+                    } else {
+                        format!(
+                            "{stop_reason} at LSN {position}, but segment {} holds more log",
+                            segment_name(later)
+                        )
+                    };
                     return Err(Error::corruption(
                         segment_name(segment_start),
                         position - segment_start,
                         Structure::LogRecord,
-                        format!(
-                            "{stop_reason} at LSN {position}, but segment {later} holds more log"
-                        ),
+                        detail,
                     ));
                 }
                 break;
@@ -170,14 +179,34 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_segment_create_ends_the_log_cleanly() {
-        // Proves a log whose next segment file is missing ends at the sealed segment's end
-        // even if a later segment survived (its create was undone independently).
+    fn a_missing_middle_segment_is_corruption() {
+        // Proves a gap in segment LSNs with a later segment holding records is reported, not
+        // taken as the end of the log: the later records may be acknowledged commits.
         let vfs = MemVfs::new();
         let first = segment(0, 3);
         write(&vfs, 0, &first);
         let later = first.len() as u64 + 500;
         write(&vfs, later, &segment(later, 2));
+        let error = block_on(scan(&vfs, 0)).unwrap_err();
+        let Error::Corruption {
+            file,
+            structure: Structure::LogRecord,
+            detail,
+            ..
+        } = &error
+        else {
+            panic!("{error}");
+        };
+        assert_eq!(*file, segment_name(0));
+        assert!(detail.contains("missing"), "{detail}");
+    }
+
+    #[test]
+    fn a_log_ending_at_a_segment_end_with_nothing_after_is_clean() {
+        // Proves the end of the last segment's file is a clean end of the log.
+        let vfs = MemVfs::new();
+        let first = segment(0, 3);
+        write(&vfs, 0, &first);
         let scan = block_on(scan(&vfs, 0)).unwrap();
         assert_eq!(scan.end, first.len() as u64);
         assert_eq!(scan.records.len(), 3);

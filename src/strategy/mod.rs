@@ -51,6 +51,9 @@ pub enum Strategy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AnchorRegion {
     pub file: &'static str,
+    /// The name `file` has while the database is being created, if it has another (the data
+    /// file is built under a temporary name and renamed into place after checkpoint 1).
+    pub staging_file: Option<&'static str>,
     pub offset: u64,
     pub len: u64,
 }
@@ -124,6 +127,8 @@ impl Strategy {
             .into_iter()
             .map(|offset| AnchorRegion {
                 file,
+                staging_file: (file == crate::cachetable::DATA_FILE)
+                    .then_some(crate::recovery::CREATING_FILE),
                 offset,
                 len: len as u64,
             })

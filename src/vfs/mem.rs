@@ -5,12 +5,16 @@
 //! [`MemVfs::crash_image`] returns what a power cut would leave: durable names with their
 //! durable bytes, every unsynced write and namespace change dropped. The richer fault model
 //! (torn, reordered and misdirected writes, lying fsyncs) lives in the simulator.
+//!
+//! Clones share one directory and its lock, so two engines opened on clones of one `MemVfs`
+//! exclude each other as two processes on one real directory do; a crash image is a new
+//! directory whose lock is free, as a killed process's `flock` is.
 
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Vfs, VfsFile};
+use super::{DirectoryLock, Vfs, VfsFile};
 
 #[derive(Debug, Default)]
 struct Inode {
@@ -23,6 +27,8 @@ struct State {
     inodes: Vec<Inode>,
     names: BTreeMap<String, usize>,
     durable_names: BTreeMap<String, usize>,
+    /// A [`DirectoryLock`] from [`Vfs::lock`] is alive.
+    locked: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -93,8 +99,37 @@ impl MemVfs {
     }
 }
 
+/// Frees the directory of a [`MemVfs`] when the engine's [`DirectoryLock`] drops.
+struct MemLock {
+    state: Arc<Mutex<State>>,
+}
+
+impl Drop for MemLock {
+    fn drop(&mut self) {
+        lock(&self.state).locked = false;
+    }
+}
+
 impl Vfs for MemVfs {
     type File = MemFile;
+
+    async fn lock(&self) -> io::Result<DirectoryLock> {
+        let mut state = lock(&self.state);
+        if state.locked {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "another engine holds this in-memory directory",
+            ));
+        }
+        state.locked = true;
+        Ok(DirectoryLock::new(MemLock {
+            state: self.state.clone(),
+        }))
+    }
+
+    fn location(&self) -> String {
+        "in-memory directory".to_string()
+    }
 
     async fn create(&self, name: &str) -> io::Result<MemFile> {
         let mut state = lock(&self.state);

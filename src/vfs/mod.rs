@@ -6,6 +6,11 @@
 //! Durability contract the engine relies on, and nothing more: data written to a file is
 //! durable only after that file's [`VfsFile::sync`] returns Ok; a create, remove or rename is
 //! durable only after [`Vfs::sync_dir`] returns Ok. A failed sync may have dropped data.
+//!
+//! One engine at a time: [`Vfs::lock`] takes the directory for one opener, and the engine holds
+//! the returned [`DirectoryLock`] until it is closed or dropped. Like an `flock`, the lock lives
+//! with the opener, not on the disk: a crash (a killed process, a fresh directory built from a
+//! crash image) never leaves a stale one behind.
 
 pub mod mem;
 pub mod std;
@@ -16,6 +21,17 @@ use ::std::io;
 pub trait Vfs: Send + Sync + 'static {
     type File: VfsFile;
 
+    /// Takes the directory for one opener until the returned guard is dropped; fails with
+    /// [`io::ErrorKind::WouldBlock`] at once, without waiting, while another guard holds it.
+    /// The default takes nothing: fine for a directory that nothing else can reach.
+    fn lock(&self) -> impl Future<Output = io::Result<DirectoryLock>> + Send {
+        async { Ok(DirectoryLock::none()) }
+    }
+    /// Where the directory is, for error messages (a path for a real directory).
+    fn location(&self) -> String {
+        "database directory".to_string()
+    }
+
     /// Creates `name` empty, truncating it if it exists.
     fn create(&self, name: &str) -> impl Future<Output = io::Result<Self::File>> + Send;
     /// Opens an existing file for reading and writing; `NotFound` if it does not exist.
@@ -23,7 +39,7 @@ pub trait Vfs: Send + Sync + 'static {
     fn remove(&self, name: &str) -> impl Future<Output = io::Result<()>> + Send;
     /// Atomically replaces `to` with `from`.
     fn rename(&self, from: &str, to: &str) -> impl Future<Output = io::Result<()>> + Send;
-    /// File names in the directory, sorted.
+    /// Names in the directory, sorted (files, and anything else a real directory holds).
     fn list(&self) -> impl Future<Output = io::Result<Vec<String>>> + Send;
     /// Makes creates, removes and renames durable.
     fn sync_dir(&self) -> impl Future<Output = io::Result<()>> + Send;
@@ -44,6 +60,32 @@ pub trait VfsFile: Send + Sync + 'static {
     fn sync(&self) -> impl Future<Output = io::Result<()>> + Send;
     fn len(&self) -> impl Future<Output = io::Result<u64>> + Send;
     fn set_len(&self, len: u64) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Holds a directory for one opener ([`Vfs::lock`]); dropping it lets the next one in.
+pub struct DirectoryLock {
+    /// Whatever the implementation releases on drop (an open lock file, a flag's reset).
+    _held: Option<Box<dyn Send + Sync>>,
+}
+
+impl DirectoryLock {
+    /// A lock released when `held` is dropped.
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        Self {
+            _held: Some(Box::new(held)),
+        }
+    }
+
+    /// A lock that holds nothing, for a directory only one opener can reach.
+    pub fn none() -> Self {
+        Self { _held: None }
+    }
+}
+
+impl ::std::fmt::Debug for DirectoryLock {
+    fn fmt(&self, formatter: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        formatter.write_str("DirectoryLock")
+    }
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`, retrying short reads; `UnexpectedEof` if the

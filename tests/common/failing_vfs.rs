@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crashpoint::vfs::mem::MemFile;
+use crashpoint::vfs::DirectoryLock;
 use crashpoint::{MemVfs, Vfs, VfsFile};
 
 #[derive(Clone, Debug)]
@@ -70,6 +71,14 @@ impl Default for FailingVfs {
 
 impl Vfs for FailingVfs {
     type File = FailingFile;
+
+    async fn lock(&self) -> io::Result<DirectoryLock> {
+        self.inner.lock().await
+    }
+
+    fn location(&self) -> String {
+        self.inner.location()
+    }
 
     async fn create(&self, name: &str) -> io::Result<FailingFile> {
         let file = self.inner.create(name).await?;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crashpoint::vfs::mem::MemFile;
+use crashpoint::vfs::DirectoryLock;
 use crashpoint::{
     Engine, ManualClock, MemVfs, NoopObserver, Observer, Options, Result, SyncMode, Vfs, VfsFile,
     Write,
@@ -239,6 +240,14 @@ impl YieldingFile {
 impl Vfs for YieldingVfs {
     type File = YieldingFile;
 
+    async fn lock(&self) -> io::Result<DirectoryLock> {
+        self.inner.lock().await
+    }
+
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
     async fn create(&self, name: &str) -> io::Result<YieldingFile> {
         let file = self.inner.create(name).await?;
         Ok(self.wrap(name, file))
@@ -318,4 +327,32 @@ pub async fn copy_vfs(vfs: &MemVfs, edit: impl Fn(&str, &mut Vec<u8>)) -> MemVfs
     }
     copy.sync_dir().await.expect("MemVfs syncs the directory");
     copy
+}
+
+/// Every file in `vfs` with its bytes, to show that an open changed nothing on disk.
+pub async fn snapshot<V: Vfs>(vfs: &V) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for name in vfs.list().await.expect("the directory lists") {
+        let file = vfs.open(&name).await.expect("a listed file opens");
+        let bytes = crashpoint::vfs::read_all(&file)
+            .await
+            .expect("a listed file reads");
+        files.insert(name, bytes);
+    }
+    files
+}
+
+/// Commits `count` single-key transactions of about 200 bytes each, synced, from `first` on;
+/// returns them applied to `model`.
+pub async fn commit_many<V: Vfs, C: crashpoint::Clock>(
+    engine: &Engine<V, C>,
+    first: u32,
+    count: u32,
+    model: &mut Model,
+) {
+    for index in first..first + count {
+        let writes = vec![Write::put(key(index % 500), value(u64::from(index), 200))];
+        engine.commit(writes.clone()).await.expect("commit");
+        apply(model, &writes);
+    }
 }

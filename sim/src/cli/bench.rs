@@ -32,10 +32,11 @@ pub fn bench(arguments: BenchArguments) -> anyhow::Result<i32> {
 }
 
 fn bench_one(arguments: &BenchArguments, scenario: &crate::scenario::Scenario) -> i32 {
-    let seeds = arguments.seeds.max(4);
+    let range = arguments.seeds;
+    let seeds = range.count();
     println!(
-        "bench {} ({}) on one thread, {} seeds",
-        scenario.name, scenario.engine.strategy, seeds
+        "bench {} ({}) on one thread, {seeds} seeds ({range})",
+        scenario.name, scenario.engine.strategy
     );
     println!(
         "{:>8} {:>10} {:>12} {:>10} {:>10}",
@@ -44,21 +45,19 @@ fn bench_one(arguments: &BenchArguments, scenario: &crate::scenario::Scenario) -
     let started = Instant::now();
     let mut states = 0u64;
     let mut failed = 0u64;
-    let quarter = seeds / 4;
-    for seed in 0..seeds {
+    // A line at each quarter of the seeds (every seed when there are fewer than four).
+    let quarter = (seeds / 4).max(1);
+    for done in 1..=seeds {
+        let seed = range.start + (done - 1);
         let outcome = run_seed(&scenario.for_seed(seed), seed, &SeedOptions::default());
         states += outcome.states_checked;
         failed += u64::from(outcome.failure.is_some());
-        if (seed + 1) % quarter == 0 || seed + 1 == seeds {
+        if done % quarter == 0 || done == seeds {
             let rate = states as f64 / started.elapsed().as_secs_f64();
             let (rss, peak) = memory_kib().unwrap_or((0, 0));
             println!(
                 "{:>8} {:>10} {:>12.0} {:>10} {:>10}",
-                seed + 1,
-                states,
-                rate,
-                rss,
-                peak
+                done, states, rate, rss, peak
             );
         }
     }

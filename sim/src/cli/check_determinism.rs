@@ -33,12 +33,13 @@ fn check_one(
         canary: arguments.common.canary.clone(),
         ..SeedOptions::default()
     };
-    let progress = progress_bar(selection.len() * 2);
+    let progress = progress_bar(selection.len() * 2, false);
     progress.set_message(scenario.name.clone());
     let runs = map_in_parallel(
         selection.len() * 2,
         job_count(arguments.jobs),
         &progress,
+        &|| false,
         |item| run_one_seed(scenario, selection.seed(item / 2), &options),
     );
     progress.finish_and_clear();

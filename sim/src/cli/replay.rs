@@ -20,14 +20,28 @@ pub fn replay(arguments: ReplayArguments) -> anyhow::Result<i32> {
     } else {
         "crashpoint=info,crashpoint_sim=info,madsim=error,warn"
     });
+    let scenarios = resolve_scenarios(&arguments.scenario, arguments.common.strategy)?;
+    // Created before the seed runs, as `run --json` is, so a bad path fails at once.
+    if let Some(path) = &arguments.trace {
+        File::create(path)
+            .with_context(|| format!("cannot create trace file {}", path.display()))?;
+    }
     let mut code = EXIT_SUCCESS;
-    for scenario in resolve_scenarios(&arguments.scenario, arguments.common.strategy)? {
+    for scenario in scenarios {
         code = code.max(replay_one(&arguments, &scenario)?);
     }
     Ok(code)
 }
 
 fn replay_one(arguments: &ReplayArguments, scenario: &Scenario) -> anyhow::Result<i32> {
+    // With several strategies the trace file holds the last one's run.
+    let trace_file = match &arguments.trace {
+        Some(path) => Some(
+            File::create(path)
+                .with_context(|| format!("cannot create trace file {}", path.display()))?,
+        ),
+        None => None,
+    };
     if scenario.swarm {
         // A swarm seed runs a drawn configuration; show it, since the file does not say it.
         print_swarm_draw(&scenario.for_seed(arguments.seed));
@@ -37,13 +51,13 @@ fn replay_one(arguments: &ReplayArguments, scenario: &Scenario) -> anyhow::Resul
         canary: arguments.common.canary.clone(),
         ..SeedOptions::default()
     };
-    let (outcome, trace_written) = match &arguments.trace {
-        Some(path) => {
+    let (outcome, trace_written) = match (&arguments.trace, trace_file) {
+        (Some(path), Some(file)) => {
             let run = run_seed_full(scenario, arguments.seed, &options);
-            let events = write_trace(path, &run, scenario, arguments.seed)?;
+            let events = write_trace(path, file, &run, scenario, arguments.seed)?;
             (run.outcome, Some((path, events)))
         }
-        None => (
+        _ => (
             super::workers::run_one_seed(scenario, arguments.seed, &options),
             None,
         ),
@@ -70,15 +84,15 @@ fn replay_one(arguments: &ReplayArguments, scenario: &Scenario) -> anyhow::Resul
     })
 }
 
-/// Writes the run's Chrome trace to `path`; returns the number of events.
+/// Writes the run's Chrome trace to `file`, created at `path`; returns the number of events.
 fn write_trace(
     path: &Path,
+    file: File,
     run: &SeedRun,
     scenario: &Scenario,
     seed: u64,
 ) -> anyhow::Result<usize> {
     let context = || format!("writing the trace to {}", path.display());
-    let file = File::create(path).with_context(context)?;
     let mut out = BufWriter::new(file);
     let events = chrome_trace::write(run, scenario, seed, &mut out).with_context(context)?;
     out.flush().with_context(context)?;

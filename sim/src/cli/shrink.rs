@@ -1,5 +1,7 @@
 //! `crashpoint shrink`: a failing seed, shrunk to a scenario plus schedule a reader can follow.
 
+use anyhow::Context;
+
 use super::{check_canary, install_logging, resolve_scenarios, ShrinkArguments};
 use super::{EXIT_CHECK_FAILED, EXIT_SUCCESS};
 use crate::shrink::{self, ShrinkError};
@@ -7,8 +9,16 @@ use crate::shrink::{self, ShrinkError};
 pub fn shrink(arguments: ShrinkArguments) -> anyhow::Result<i32> {
     check_canary(arguments.common.canary.as_deref())?;
     install_logging("off");
+    let scenarios = resolve_scenarios(&arguments.scenario, arguments.common.strategy)?;
+    // Made before the search, which takes minutes, so a bad --out fails at once.
+    std::fs::create_dir_all(&arguments.out).with_context(|| {
+        format!(
+            "cannot use --out {}: the shrunk case is written there",
+            arguments.out.display()
+        )
+    })?;
     let mut code = EXIT_SUCCESS;
-    for scenario in resolve_scenarios(&arguments.scenario, arguments.common.strategy)? {
+    for scenario in scenarios {
         code = code.max(shrink_one(&arguments, &scenario)?);
     }
     Ok(code)

@@ -1,0 +1,85 @@
+//! A damaged newest header slot whose older checkpoint's log was trimmed is reported as
+//! corruption of that header slot in the data file, not as a problem with a log segment that
+//! does not exist. Runs on the real filesystem and on `MemVfs`.
+
+mod common;
+
+use common::{commit_many, open_on, small_options, Model};
+use crashpoint::format::header::{self, SlotState, HEADER_BYTES, HEADER_SLOT_OFFSETS};
+use crashpoint::log::parse_segment_name;
+use crashpoint::vfs::read_exact_at;
+use crashpoint::{Error, MemVfs, Options, StdVfs, Structure, SyncMode, Vfs, VfsFile};
+use futures::executor::block_on;
+
+fn options() -> Options {
+    small_options(SyncMode::Instant)
+}
+
+async fn damaged_newest_slot_case<V: Vfs + Clone>(vfs: V) {
+    let engine = open_on(vfs.clone(), &options()).await.unwrap();
+    let mut model = Model::new();
+    commit_many(&engine, 0, 40, &mut model).await;
+    let older = engine.checkpoint().await.unwrap();
+    commit_many(&engine, 40, 40, &mut model).await;
+    // close takes the newest checkpoint and trims the log before it.
+    engine.close().await.unwrap();
+    let newest = older + 1;
+    let data = vfs.open("data").await.unwrap();
+    let mut bytes = vec![0; HEADER_BYTES];
+    read_exact_at(&data, HEADER_SLOT_OFFSETS[(older % 2) as usize], &mut bytes)
+        .await
+        .unwrap();
+    let SlotState::Valid(older_header) = header::read_slot((older % 2) as usize, &bytes) else {
+        panic!("the older checkpoint's header is intact");
+    };
+    let older_lsn = older_header.checkpoint_lsn;
+    let first_segment = vfs
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|name| parse_segment_name(name))
+        .min()
+        .unwrap();
+    assert!(
+        first_segment > older_lsn.0,
+        "the log was trimmed past the older checkpoint"
+    );
+
+    let slot = (newest % 2) as usize;
+    data.write_at(HEADER_SLOT_OFFSETS[slot] + 20, &[0xa5; 8])
+        .await
+        .unwrap();
+    data.sync().await.unwrap();
+    let error = open_on(vfs.clone(), &options())
+        .await
+        .err()
+        .expect("refused");
+    let Error::Corruption {
+        file,
+        offset,
+        structure,
+        detail,
+    } = &error
+    else {
+        panic!("expected corruption, got {error}");
+    };
+    assert_eq!(*structure, Structure::HeaderSlot(slot as u8), "{error}");
+    assert_eq!(
+        (file.as_str(), *offset),
+        ("data", HEADER_SLOT_OFFSETS[slot])
+    );
+    assert!(
+        detail.contains("checksum"),
+        "says why the slot failed: {detail}"
+    );
+    assert!(detail.contains("older checkpoint"), "{detail}");
+}
+
+#[test]
+fn a_damaged_newest_header_slot_is_named_when_the_older_log_is_gone() {
+    // Proves the error names the header slot that failed, in the data file, rather than a log segment that no longer exists.
+    let dir = tempfile::tempdir().unwrap();
+    block_on(damaged_newest_slot_case(StdVfs::new(dir.path()).unwrap()));
+    block_on(damaged_newest_slot_case(MemVfs::new()));
+}
