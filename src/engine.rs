@@ -125,6 +125,8 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         recovery: RecoveryReport,
     ) -> Self {
         let next_txn_id = log.next_lsn();
+        let mut log = log;
+        log.retry_failed_sync = options.planted(crate::options::Canary::RetryLogFsync);
         Self {
             vfs,
             clock,

@@ -34,16 +34,30 @@ pub enum Canary {
     ReuseCheckpointedBlock,
     /// Page reads skip checksum verification.
     SkipChecksum,
+    /// Recovery's log scan skips record checksums in sealed segments (those with a later
+    /// segment after them): they were fsynced whole before the next one was created, so it
+    /// assumes no crash can have damaged them, forgetting damage at rest.
+    SkipSealedLogChecksum,
+    /// The log retries a failed fsync and, when the retry succeeds, counts its records as
+    /// durable and goes on acknowledging commits: the "fsyncgate" mistake (the kernel may have
+    /// dropped the dirty data the first fsync failed to write) that PostgreSQL's rule forbids.
+    RetryLogFsync,
+    /// Recovery reports a log record that the end of its file cuts short as corruption: it
+    /// assumes a file's size reaches the disk only together with the data written there.
+    TruncatedRecordIsCorruption,
 }
 
 impl Canary {
-    pub const ALL: [Canary; 6] = [
+    pub const ALL: [Canary; 9] = [
         Canary::SkipDataFsync,
         Canary::HeaderBeforePages,
         Canary::TrimLogBeforeHeader,
         Canary::IgnorePendingBit,
         Canary::ReuseCheckpointedBlock,
         Canary::SkipChecksum,
+        Canary::SkipSealedLogChecksum,
+        Canary::RetryLogFsync,
+        Canary::TruncatedRecordIsCorruption,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +68,9 @@ impl Canary {
             Canary::IgnorePendingBit => "ignore-pending-bit",
             Canary::ReuseCheckpointedBlock => "reuse-checkpointed-block",
             Canary::SkipChecksum => "skip-checksum",
+            Canary::SkipSealedLogChecksum => "skip-sealed-log-checksum",
+            Canary::RetryLogFsync => "retry-log-fsync",
+            Canary::TruncatedRecordIsCorruption => "truncated-record-is-corruption",
         }
     }
 

@@ -127,7 +127,12 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         cache.ignore_pending_bit = options.planted(Canary::IgnorePendingBit);
         cache.skip_checksum = options.planted(Canary::SkipChecksum);
 
-        let scan = reader::scan(&vfs, header.checkpoint_lsn.0).await?;
+        let scan = reader::scan_with(
+            &vfs,
+            header.checkpoint_lsn.0,
+            reader::ScanFlaws::planted(&options),
+        )
+        .await?;
         match scan.records.first() {
             Some((lsn, Record::BeginCheckpoint { checkpoint_count }))
                 if *lsn == header.checkpoint_lsn

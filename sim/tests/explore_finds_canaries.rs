@@ -55,6 +55,9 @@ mod canaries {
             Canary::ReuseCheckpointedBlock => "torn-writes",
             // Unchecked pages only matter once bits rot at rest.
             Canary::SkipChecksum => "bit-rot",
+            Canary::SkipSealedLogChecksum => "bit-rot",
+            Canary::RetryLogFsync => "fsync-error",
+            Canary::TruncatedRecordIsCorruption => "torn-writes",
         }
     }
 

@@ -17,7 +17,9 @@ fn scenario_for(canary: Canary) -> &'static str {
         }
         Canary::IgnorePendingBit => "no-sync",
         Canary::ReuseCheckpointedBlock => "torn-writes",
-        Canary::SkipChecksum => "bit-rot",
+        Canary::SkipChecksum | Canary::SkipSealedLogChecksum => "bit-rot",
+        Canary::RetryLogFsync => "fsync-error",
+        Canary::TruncatedRecordIsCorruption => "torn-writes",
     }
 }
 

@@ -79,6 +79,9 @@ pub struct Log<V: Vfs> {
     /// Synced flushes pad the log to a multiple of this, so no later write shares a sector
     /// with durable records.
     sector_bytes: u64,
+    /// A planted bug (the `retry-log-fsync` canary): a failed segment fsync is retried, and a
+    /// successful retry is taken as the records being durable.
+    pub(crate) retry_failed_sync: bool,
 }
 
 fn lock(buffer: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
@@ -123,6 +126,7 @@ impl<V: Vfs> Log<V> {
             durable_changed: Event::new(),
             segment_bytes,
             sector_bytes,
+            retry_failed_sync: false,
         }
     }
 
@@ -218,7 +222,7 @@ impl<V: Vfs> Log<V> {
             io.written = position;
         }
         if sync {
-            Self::sync_open_segment(io).await?;
+            self.sync_open_segment(io).await?;
             if io.directory_dirty {
                 vfs.sync_dir()
                     .await
@@ -256,11 +260,14 @@ impl<V: Vfs> Log<V> {
         Self::append_locked(buffer, &Record::padding(gap as usize), self.segment_bytes);
     }
 
-    async fn sync_open_segment(io: &mut Io<V::File>) -> Result<()> {
+    async fn sync_open_segment(&self, io: &mut Io<V::File>) -> Result<()> {
         if let (Some((segment_start, file)), true) = (&io.segment, io.segment_dirty) {
-            file.sync()
-                .await
-                .map_err(|source| Error::io("sync", segment_name(*segment_start), source))?;
+            let mut synced = file.sync().await;
+            if let (Err(error), true) = (&synced, self.retry_failed_sync) {
+                tracing::warn!(%error, "planted bug: a failed log fsync is retried");
+                synced = file.sync().await;
+            }
+            synced.map_err(|source| Error::io("sync", segment_name(*segment_start), source))?;
             io.segment_dirty = false;
         }
         Ok(())
@@ -269,7 +276,7 @@ impl<V: Vfs> Log<V> {
     /// Closes the open segment (fsynced, so only the last segment can have an unsynced tail)
     /// and creates the one starting at `start`.
     async fn open_segment(&self, vfs: &V, io: &mut Io<V::File>, start: u64) -> Result<()> {
-        Self::sync_open_segment(io).await?;
+        self.sync_open_segment(io).await?;
         let name = segment_name(start);
         let file = vfs
             .create(&name)
