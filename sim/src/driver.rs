@@ -15,7 +15,7 @@ use crashpoint::{Canary, CheckpointStep, Engine, Options};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::fs::{self, FaultRecord, FsConfig, SimFs, TraceEvent};
+use crate::fs::{DiskImage, FaultRecord, FsConfig, SimFs, TraceEvent};
 use crate::hub::{now_nanos, CrashTarget, Hub, RecordedPoint, SimClock, TimelineEvent};
 use crate::model::{digest, Model};
 use crate::oracle::{self, CrashFacts, Verdict};
@@ -201,20 +201,8 @@ fn with_canary(options: Options, canary: Option<&str>) -> Result<Options, String
 }
 
 fn fs_config(scenario: &Scenario, seed: u64, phase: u32, record_trace: bool) -> FsConfig {
-    let rates = &scenario.faults;
     FsConfig {
-        faults: fs::FaultConfig {
-            write_error: rates.write_error,
-            no_space: rates.no_space,
-            misdirected_write: rates.misdirected_write,
-            lying_fsync: rates.lying_fsync,
-            fsync_error: rates.fsync_error,
-            short_read: rates.short_read,
-            bit_rot: rates.bit_rot,
-        },
-        sector_size_bytes: rates.sector_size_bytes,
-        latency_min: Duration::from_micros(rates.latency_min_us),
-        latency_max: Duration::from_micros(rates.latency_max_us.max(rates.latency_min_us)),
+        faults: scenario.faults.clone(),
         fault_seed: stream_seed(seed, stream::FAULTS + ((phase as u64) << 8)),
         latency_seed: stream_seed(seed, stream::LATENCY + ((phase as u64) << 8)),
         record_trace,
@@ -375,6 +363,16 @@ async fn run_phase(phase: Phase<'_>) -> Rc<PhaseFlags> {
     flags
 }
 
+/// What every step of one seed's run needs.
+struct Seed<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    options: &'a SeedOptions,
+    engine_options: &'a Options,
+    run: &'a RefCell<SeedRun>,
+    hub: &'a Hub,
+}
+
 async fn simulate(
     scenario: &Scenario,
     seed: u64,
@@ -389,6 +387,14 @@ async fn simulate(
     };
     let engine_options =
         engine_options(scenario, options.canary.as_deref()).map_err(configuration)?;
+    let context = Seed {
+        scenario,
+        seed,
+        options,
+        engine_options: &engine_options,
+        run,
+        hub,
+    };
     let mut crash_rng = stream_rng(seed, stream::CRASH);
     {
         let mut hub_state = hub.lock();
@@ -499,9 +505,9 @@ async fn simulate(
             Some(Fates::AllVanish) => crash_point.all_vanish(),
             Some(Fates::AllSurvive) => crash_point.all_survive(),
             Some(fates) => fates.decisions(&crash_point).unwrap_or_else(|| {
-                crash_point.random_decisions(&mut crash_rng, &crash_config(scenario))
+                crash_point.random_decisions(&mut crash_rng, &scenario.crash.fates)
             }),
-            None => crash_point.random_decisions(&mut crash_rng, &crash_config(scenario)),
+            None => crash_point.random_decisions(&mut crash_rng, &scenario.crash.fates),
         };
         record_phase(
             run,
@@ -545,61 +551,103 @@ async fn simulate(
             tracing::info!(damage = %pinned.describe(), "bit rot pinned to the crash image");
         }
 
-        fs = SimFs::from_image(
+        let check = Check {
             image,
-            fs_config(scenario, seed, phase_number + 1, options.record_trace),
-        );
-        fs.set_faults_enabled(false);
-        hub.lock().fs = Some(fs.clone());
-        let facts = CrashFacts {
+            disk_phase: phase_number + 1,
             crash_index: Some(crash_index),
-            damage: &damage,
             durable_checkpoint,
-            header_written_max: hub.lock().header_written_max,
         };
-        let verdict =
-            oracle::recover_and_check(fs.clone(), engine_options.clone(), hub, &facts).await;
-        run.borrow_mut().outcome.states_checked += 1;
-        note_check(hub, phase_number, &verdict);
-        match verdict {
-            Ok(Verdict::Recovered {
-                engine: recovered, ..
-            }) => {
-                run.borrow_mut().outcome.recoveries += 1;
-                engine = Rc::new(*recovered);
+        match recover_and_judge(&context, check, &mut damage).await? {
+            Some(recovered) => {
+                engine = Rc::new(recovered.engine);
+                fs = recovered.fs;
             }
-            Ok(Verdict::ExcusedCorruption { message }) => {
-                // The disk is damaged beyond what the engine promises to survive; the seed
-                // ends here, and that is a pass.
-                tracing::info!(message, "recovery stopped by injected damage");
-                absorb_fs(run, &fs, phase_number + 1, &mut damage);
-                return Ok(());
-            }
-            Err(failure) => {
-                absorb_fs(run, &fs, phase_number + 1, &mut damage);
-                return Err(failure);
-            }
+            // The disk is damaged beyond what the engine promises to survive; the seed ends
+            // here, and that is a pass.
+            None => return Ok(()),
         }
     }
 
     hub.lock().phase = phases;
-    let quiet = Quiet {
-        scenario,
-        seed,
-        phase_number: phases,
-        schedule,
-        engine_options: &engine_options,
-    };
-    quiet_phase(quiet, engine, fs, hub, run, &mut damage).await
+    quiet_phase(&context, phases, schedule, engine, fs, &mut damage).await
 }
 
-/// What the quiet phase needs to know.
-struct Quiet<'a> {
-    scenario: &'a Scenario,
-    seed: u64,
-    phase_number: u32,
-    schedule: Option<&'a Schedule>,
-    engine_options: &'a Options,
+/// One recovery to judge: the image a fresh disk boots from, and what the oracle needs beside
+/// it.
+struct Check {
+    image: DiskImage,
+    /// The phase number the new disk gets (its fault and latency streams).
+    disk_phase: u32,
+    /// Which crash this recovery follows; None for the reopen after the quiet phase.
+    crash_index: Option<u32>,
+    /// The newest valid header in the truly durable bytes at the crash.
+    durable_checkpoint: Option<u64>,
+}
+
+/// A recovery the oracle passed: the engine on its new disk, and the state it holds.
+struct Recovered {
+    engine: SimEngine,
+    fs: SimFs,
+    state: crate::model::State,
+}
+
+/// Boots a fresh disk on the check's image, recovers an engine on it and holds it against the
+/// model: the one path that crash recoveries and the reopen after the quiet phase share. A
+/// pass returns the engine and its disk; None means recovery found damage the injected faults
+/// explain, so the seed ends here as a pass. When the seed ends (either way, or on a failure)
+/// the disk is folded into the run first.
+async fn recover_and_judge(
+    context: &Seed<'_>,
+    check: Check,
+    damage: &mut Vec<FaultRecord>,
+) -> Result<Option<Recovered>, Failure> {
+    let Seed {
+        scenario,
+        seed,
+        options,
+        run,
+        hub,
+        ..
+    } = *context;
+    let fs = SimFs::from_image(
+        check.image,
+        fs_config(scenario, seed, check.disk_phase, options.record_trace),
+    );
+    fs.set_faults_enabled(false);
+    hub.lock().fs = Some(fs.clone());
+    let header_written_max = hub.lock().header_written_max;
+    let facts = CrashFacts {
+        crash_index: check.crash_index,
+        damage,
+        durable_checkpoint: check.durable_checkpoint,
+        header_written_max,
+    };
+    let verdict =
+        oracle::recover_and_check(fs.clone(), context.engine_options.clone(), hub, &facts).await;
+    run.borrow_mut().outcome.states_checked += 1;
+    let phase = check.disk_phase - 1;
+    note_check(hub, phase, &verdict);
+    match verdict {
+        Ok(Verdict::Recovered { engine, state, .. }) => {
+            if check.crash_index.is_some() {
+                run.borrow_mut().outcome.recoveries += 1;
+            }
+            Ok(Some(Recovered {
+                engine: *engine,
+                fs,
+                state,
+            }))
+        }
+        Ok(Verdict::ExcusedCorruption { message }) => {
+            tracing::info!(message, "recovery stopped by injected damage");
+            absorb_fs(run, &fs, check.disk_phase, damage);
+            Ok(None)
+        }
+        Err(failure) => {
+            absorb_fs(run, &fs, check.disk_phase, damage);
+            Err(failure)
+        }
+    }
 }
 
 /// Completes the recorded schedule entry of a crash phase.
@@ -710,32 +758,23 @@ fn note_check(hub: &Hub, phase: u32, verdict: &Result<Verdict, Failure>) {
     });
 }
 
-fn crash_config(scenario: &Scenario) -> fs::CrashConfig {
-    fs::CrashConfig {
-        survive: scenario.crash.survive,
-        vanish: scenario.crash.vanish,
-        torn: scenario.crash.torn,
-        reorder: scenario.crash.reorder,
-    }
-}
-
 /// No faults: the clients must finish, a checkpoint must complete, the close must succeed,
 /// and the reopened database must hold exactly the model.
 async fn quiet_phase(
-    quiet: Quiet<'_>,
+    context: &Seed<'_>,
+    phase_number: u32,
+    schedule: Option<&Schedule>,
     engine: Rc<SimEngine>,
     fs: SimFs,
-    hub: &Hub,
-    run: &RefCell<SeedRun>,
     damage: &mut Vec<FaultRecord>,
 ) -> Result<(), Failure> {
-    let Quiet {
+    let Seed {
         scenario,
         seed,
-        phase_number,
-        schedule,
-        engine_options,
-    } = quiet;
+        run,
+        hub,
+        ..
+    } = *context;
     fs.set_faults_enabled(false);
     {
         let mut hub_state = hub.lock();
@@ -816,28 +855,18 @@ async fn quiet_phase(
         ));
     }
     let (image, _) = crash_point.materialize(&crash_point.all_vanish());
-    let reopened_fs = SimFs::from_image(image, fs_config(scenario, seed, phase_number + 1, false));
-    reopened_fs.set_faults_enabled(false);
-    let facts = CrashFacts {
+    let check = Check {
+        image,
+        disk_phase: phase_number + 1,
         crash_index: None,
-        damage,
         durable_checkpoint,
-        header_written_max: hub.lock().header_written_max,
     };
-    let verdict = oracle::recover_and_check(reopened_fs, engine_options.clone(), hub, &facts).await;
-    run.borrow_mut().outcome.states_checked += 1;
-    note_check(hub, phase_number, &verdict);
-    let found = match verdict? {
-        Verdict::Recovered { state, .. } => state,
-        Verdict::ExcusedCorruption { message } => {
-            tracing::info!(
-                message,
-                "reopen after the clean close stopped by injected damage"
-            );
-            return Ok(());
+    match recover_and_judge(context, check, damage).await? {
+        Some(recovered) => {
+            run.borrow_mut().outcome.final_state_digest = digest(&recovered.state);
         }
-    };
-    run.borrow_mut().outcome.final_state_digest = digest(&found);
+        None => tracing::info!("the reopen after the clean close was stopped by injected damage"),
+    }
     Ok(())
 }
 

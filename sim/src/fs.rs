@@ -66,7 +66,6 @@ mod trace;
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use crashpoint::vfs::{Vfs, VfsFile};
 
@@ -80,14 +79,10 @@ pub use trace::TraceEvent;
 pub use state::Recorder;
 use state::{Call, State};
 
-/// How a [`SimFs`] behaves: fault rates, sector size, latency and the seeds of its streams.
+/// How a [`SimFs`] behaves: its faults, sector size and latency, and the seeds of its streams.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FsConfig {
     pub faults: FaultConfig,
-    /// The unit of torn writes, misdirected writes and bit rot.
-    pub sector_size_bytes: u64,
-    pub latency_min: Duration,
-    pub latency_max: Duration,
     /// Seeds the stream that decides injected faults.
     pub fault_seed: u64,
     /// Seeds the stream that draws latencies.
@@ -97,12 +92,10 @@ pub struct FsConfig {
 }
 
 impl Default for FsConfig {
+    /// No faults and no latency.
     fn default() -> Self {
         FsConfig {
-            faults: FaultConfig::default(),
-            sector_size_bytes: 512,
-            latency_min: Duration::ZERO,
-            latency_max: Duration::ZERO,
+            faults: FaultConfig::none(),
             fault_seed: 0,
             latency_seed: 0,
             record_trace: false,
@@ -112,17 +105,12 @@ impl Default for FsConfig {
 
 impl FsConfig {
     pub fn validate(&self) -> Result<(), String> {
-        self.faults.validate()?;
-        if self.sector_size_bytes == 0 {
-            return Err("sector_size_bytes is 0".to_string());
-        }
-        if self.latency_min > self.latency_max {
-            return Err(format!(
-                "latency_min {:?} exceeds latency_max {:?}",
-                self.latency_min, self.latency_max
-            ));
-        }
-        Ok(())
+        self.faults.validate()
+    }
+
+    /// The unit of torn writes, misdirected writes and bit rot.
+    pub fn sector_size_bytes(&self) -> u64 {
+        self.faults.sector_size_bytes
     }
 }
 

@@ -15,7 +15,9 @@ use std::task::{Context, Poll};
 use crashpoint::Options;
 
 use crate::driver::SeedRun;
-use crate::fs::{CrashDecisions, CrashPoint, DiskImage, FaultRecord, FsConfig, SimFs, TraceEvent};
+use crate::fs::{
+    CrashDecisions, CrashPoint, DiskImage, FaultConfig, FaultRecord, FsConfig, SimFs, TraceEvent,
+};
 use crate::hub::{Hub, RecordedPoint};
 use crate::model::Model;
 use crate::oracle::{self, CrashFacts, Verdict};
@@ -180,7 +182,10 @@ impl Checker {
         Checker {
             options,
             fs_config: FsConfig {
-                sector_size_bytes,
+                faults: FaultConfig {
+                    sector_size_bytes,
+                    ..FaultConfig::none()
+                },
                 record_trace: true,
                 ..FsConfig::default()
             },

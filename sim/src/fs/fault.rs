@@ -1,13 +1,16 @@
 //! Fault rates ([`FaultConfig`]) and the record of every injected fault ([`FaultRecord`]).
 
 use std::fmt;
+use std::time::Duration;
 
-/// Probability, per eligible operation, of each fault the running file system injects.
+/// How the simulated disk misbehaves: the probability of each injected fault, the sector the
+/// faults work in, and how long each call takes. The `[faults]` section of a scenario file is
+/// this type.
 ///
 /// Every rate is in `[0, 1]` and defaults to 0. A rate is drawn from the fault stream only for
 /// the operations it applies to (writes for `write_error`, `no_space` and `misdirected_write`;
 /// syncs for `lying_fsync` and `fsync_error`; reads for `short_read` and `bit_rot`).
-#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
     /// `write_at` returns an I/O error and writes nothing.
@@ -24,6 +27,29 @@ pub struct FaultConfig {
     pub short_read: f64,
     /// A read flips 1 to 8 bits of one durable sector of the file, for good.
     pub bit_rot: f64,
+    /// The unit of torn writes, misdirected writes and bit rot.
+    pub sector_size_bytes: u64,
+    /// Every call first sleeps a latency drawn uniformly from
+    /// `[latency_min_us, latency_max_us]` microseconds (none if the maximum is 0).
+    pub latency_min_us: u64,
+    pub latency_max_us: u64,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig {
+            write_error: 0.0,
+            no_space: 0.0,
+            misdirected_write: 0.0,
+            lying_fsync: 0.0,
+            fsync_error: 0.0,
+            short_read: 0.0,
+            bit_rot: 0.0,
+            sector_size_bytes: 512,
+            latency_min_us: 0,
+            latency_max_us: 50,
+        }
+    }
 }
 
 impl FaultConfig {
@@ -40,12 +66,51 @@ impl FaultConfig {
         ]
     }
 
-    /// Checks that every rate is a probability.
+    /// The rates by name, in the order of [`FaultConfig::rates`], to change them (swarm draws).
+    pub fn rates_mut(&mut self) -> [(&'static str, &mut f64); 7] {
+        [
+            ("write_error", &mut self.write_error),
+            ("no_space", &mut self.no_space),
+            ("misdirected_write", &mut self.misdirected_write),
+            ("lying_fsync", &mut self.lying_fsync),
+            ("fsync_error", &mut self.fsync_error),
+            ("short_read", &mut self.short_read),
+            ("bit_rot", &mut self.bit_rot),
+        ]
+    }
+
+    /// No faults, no latency: a disk that only does what it is told, at once.
+    pub fn none() -> Self {
+        FaultConfig {
+            latency_max_us: 0,
+            ..FaultConfig::default()
+        }
+    }
+
+    pub fn latency_min(&self) -> Duration {
+        Duration::from_micros(self.latency_min_us)
+    }
+
+    pub fn latency_max(&self) -> Duration {
+        Duration::from_micros(self.latency_max_us)
+    }
+
+    /// Checks that every rate is a probability, the sector is not empty and the latency range
+    /// is one.
     pub fn validate(&self) -> Result<(), String> {
         for (name, rate) in self.rates() {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("fault rate {name} = {rate} is not in [0, 1]"));
             }
+        }
+        if self.sector_size_bytes == 0 {
+            return Err("sector_size_bytes is 0".to_string());
+        }
+        if self.latency_min_us > self.latency_max_us {
+            return Err(format!(
+                "latency_min_us {} exceeds latency_max_us {}",
+                self.latency_min_us, self.latency_max_us
+            ));
         }
         Ok(())
     }

@@ -203,7 +203,10 @@ impl State {
     }
 
     pub(super) fn draw_latency(&mut self) -> Duration {
-        let (min, max) = (self.config.latency_min, self.config.latency_max);
+        let (min, max) = (
+            self.config.faults.latency_min(),
+            self.config.faults.latency_max(),
+        );
         if max.is_zero() {
             return Duration::ZERO;
         }
@@ -495,7 +498,7 @@ impl State {
     /// Flips 1 to 8 bits of one durable sector. Reads see the flips wherever the page cache
     /// holds the platter's bytes (not where an unsynced write covers them).
     fn rot(&mut self, index: u64, call: &Call, id: InodeId) {
-        let sector_size_bytes = self.config.sector_size_bytes;
+        let sector_size_bytes = self.config.sector_size_bytes();
         let durable_len = self.inode(id).durable.len() as u64;
         let sector = self
             .fault_rng
@@ -582,7 +585,7 @@ impl State {
     /// A sector-aligned offset in `[0, limit]` (rounded up to a sector) where a write of `len`
     /// bytes does not overlap `[offset, offset + len)`.
     fn misdirect(&mut self, offset: u64, len: u64, limit: u64) -> u64 {
-        let sector_size_bytes = self.config.sector_size_bytes;
+        let sector_size_bytes = self.config.sector_size_bytes();
         // Aligned offsets k * sector with k * sector + len <= offset.
         let below = if offset >= len {
             (offset - len) / sector_size_bytes + 1
@@ -720,7 +723,7 @@ impl State {
             files,
             pending,
             namespace: self.namespace.clone(),
-            sector_size_bytes: self.config.sector_size_bytes,
+            sector_size_bytes: self.config.sector_size_bytes(),
             durable_names: self.durable.clone(),
             inodes,
         }

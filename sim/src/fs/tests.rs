@@ -1,5 +1,4 @@
 use std::future::Future;
-use std::time::Duration;
 
 use crashpoint::vfs::{read_all, Vfs, VfsFile};
 use rand::{RngCore, SeedableRng};
@@ -56,7 +55,10 @@ fn unsynced_write_vanishes_survives_or_tears_by_sector() {
     // Proves the three fates of an unsynced write, sector by sector, with exact bytes.
     simulate(2, async {
         let config = FsConfig {
-            sector_size_bytes: 4,
+            faults: FaultConfig {
+                sector_size_bytes: 4,
+                ..FaultConfig::none()
+            },
             ..FsConfig::default()
         };
         let fs = disk_with("a", b"AAAAAAAAAAAA", config);
@@ -96,7 +98,10 @@ fn torn_extending_write_keeps_the_new_length() {
     // Proves a torn write past the end extends the file and leaves zeros in its old sectors.
     simulate(3, async {
         let config = FsConfig {
-            sector_size_bytes: 4,
+            faults: FaultConfig {
+                sector_size_bytes: 4,
+                ..FaultConfig::none()
+            },
             ..FsConfig::default()
         };
         let fs = disk_with("a", b"AAAA", config);
@@ -140,7 +145,7 @@ fn lying_fsync_persists_nothing_and_is_recorded() {
             b"before",
             config_with(FaultConfig {
                 lying_fsync: 1.0,
-                ..FaultConfig::default()
+                ..FaultConfig::none()
             }),
         );
         let file = fs.open("a").await.unwrap();
@@ -168,7 +173,7 @@ fn fsync_error_returns_err_and_drops_unsynced_writes() {
     simulate(6, async {
         let config = config_with(FaultConfig {
             fsync_error: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", &[0u8; 20], config);
         let file = fs.open("a").await.unwrap();
@@ -207,7 +212,7 @@ fn misdirected_write_lands_sector_aligned_elsewhere() {
     simulate(7, async {
         let config = config_with(FaultConfig {
             misdirected_write: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", &[0x11; 2048], config);
         let file = fs.open("a").await.unwrap();
@@ -238,7 +243,7 @@ fn bit_rot_stays_flipped_on_every_read() {
     simulate(8, async {
         let config = config_with(FaultConfig {
             bit_rot: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", &[0u8; 2048], config);
         let file = fs.open("a").await.unwrap();
@@ -267,7 +272,7 @@ fn short_read_returns_at_least_one_byte() {
     simulate(9, async {
         let config = config_with(FaultConfig {
             short_read: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", b"0123456789", config);
         let file = fs.open("a").await.unwrap();
@@ -289,7 +294,7 @@ fn write_error_and_no_space_write_nothing() {
     simulate(10, async {
         let config = config_with(FaultConfig {
             write_error: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", b"abc", config);
         let file = fs.open("a").await.unwrap();
@@ -298,7 +303,7 @@ fn write_error_and_no_space_write_nothing() {
 
         let config = config_with(FaultConfig {
             no_space: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", b"abc", config);
         let file = fs.open("a").await.unwrap();
@@ -383,9 +388,10 @@ async fn workload(seed: u64) -> (u64, Vec<TraceEvent>, CrashPoint) {
             fsync_error: 0.1,
             short_read: 0.3,
             bit_rot: 0.05,
+            latency_min_us: 10,
+            latency_max_us: 5_000,
+            ..FaultConfig::none()
         },
-        latency_min: Duration::from_micros(10),
-        latency_max: Duration::from_millis(5),
         fault_seed: seed,
         latency_seed: seed.wrapping_add(1),
         record_trace: true,
@@ -523,7 +529,7 @@ fn faults_off_draws_nothing() {
             lying_fsync: 1.0,
             short_read: 1.0,
             bit_rot: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", b"abc", config);
         fs.set_faults_enabled(false);
