@@ -959,6 +959,7 @@ mod tests {
                     offset: 0,
                     len: 512,
                     detail: String::new(),
+                    damaged: Vec::new(),
                 },
             )
         };

@@ -221,7 +221,7 @@ fn absorb_fs(run: &RefCell<SeedRun>, fs: &SimFs, phase: u32, damage: &mut Vec<Fa
             .faults
             .entry(fault.kind.name().to_string())
             .or_default() += 1;
-        if fault.kind.damages_durable_data() {
+        if fault.is_damage() {
             damage.push(fault.clone());
         }
     }
@@ -529,6 +529,11 @@ async fn simulate(
                 offset: pinned.flips.first().map_or(0, |flip| flip.0),
                 len: pinned.flips.len() as u64,
                 detail: format!("planned damage before recovery: {}", pinned.describe()),
+                damaged: pinned
+                    .flips
+                    .iter()
+                    .map(|&(offset, _)| (offset, offset + 1))
+                    .collect(),
             };
             damage.push(rot.clone());
             crash_faults.push(rot);

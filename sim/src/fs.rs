@@ -73,7 +73,7 @@ pub use crash::{
     CrashConfig, CrashDecisions, CrashPoint, DataOp, DiskImage, InodeId, NamespaceOp, PendingOp,
     SectorFate, WriteFate,
 };
-pub use fault::{FaultConfig, FaultKind, FaultRecord};
+pub use fault::{FailedSync, FaultConfig, FaultKind, FaultRecord};
 pub use trace::TraceEvent;
 
 pub use state::Recorder;
@@ -197,6 +197,11 @@ impl SimFs {
     /// Every fault injected so far (the first 2^20 of them).
     pub fn faults(&self) -> Vec<FaultRecord> {
         self.lock().faults.clone()
+    }
+
+    /// Every fsync that failed so far, with what it failed to make durable.
+    pub fn failed_syncs(&self) -> Vec<FailedSync> {
+        self.lock().failed_syncs.clone()
     }
 
     /// How many faults were injected, including any beyond the kept records.

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use crashpoint::format::record::{self, Record};
 use crashpoint::{Lsn, Write};
 
 pub type State = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -36,6 +37,11 @@ pub struct Model {
     pub commits: Vec<(Lsn, Vec<Write>)>,
     /// LSNs of commits that returned `durable: true` or survived a recovery.
     pub acknowledged_durable: BTreeSet<Lsn>,
+    /// Commits acknowledged durable after an fsync of the log failed and before any recovery,
+    /// although their records were not durable when it failed: each with the failed fsync in
+    /// words. PostgreSQL's rule makes every one a failure, and no fsync error excuses losing
+    /// one.
+    pub acknowledged_after_fsync_error: BTreeMap<Lsn, String>,
     /// Every commit applied: what a read sees now.
     pub live: State,
     /// The state after the first `base_len` commits (the last recovered state), so checking a
@@ -72,6 +78,19 @@ impl Model {
         state
     }
 
+    /// One past the last byte of the commit record at `lsn`, if the history holds it.
+    pub fn record_end(&self, lsn: Lsn) -> Option<u64> {
+        let index = self
+            .commits
+            .binary_search_by_key(&lsn, |(lsn, _)| *lsn)
+            .ok()?;
+        let commit = Record::Commit {
+            txn_id: 0,
+            writes: self.commits[index].1.clone(),
+        };
+        Some(lsn.0 + record::encoded_len(&commit) as u64)
+    }
+
     /// Durable commits outside the first `prefix` commits.
     pub fn lost_durable(&self, prefix: usize) -> Vec<Lsn> {
         self.commits[prefix..]
@@ -104,18 +123,27 @@ impl Model {
         );
         self.commits.truncate(prefix);
         self.acknowledged_durable = self.commits.iter().map(|(lsn, _)| *lsn).collect();
+        self.acknowledged_after_fsync_error.clear();
         self.base = state.clone();
         self.base_len = prefix;
         self.live = state;
     }
 
     /// The model as it stood when only the first `len` commits had happened and `acknowledged`
-    /// were known durable (for checking states recorded mid-run).
+    /// were known durable (for checking states recorded mid-run). An acknowledgement after a
+    /// failed fsync had happened by then if its commit was acknowledged by then.
     pub fn truncated(&self, len: usize, acknowledged_durable: BTreeSet<Lsn>) -> Model {
         let keep_base = self.base_len <= len;
+        let acknowledged_after_fsync_error = self
+            .acknowledged_after_fsync_error
+            .iter()
+            .filter(|(lsn, _)| acknowledged_durable.contains(lsn))
+            .map(|(lsn, failed)| (*lsn, failed.clone()))
+            .collect();
         let mut model = Model {
             commits: self.commits[..len].to_vec(),
             acknowledged_durable,
+            acknowledged_after_fsync_error,
             live: State::new(),
             base: if keep_base {
                 self.base.clone()

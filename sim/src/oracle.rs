@@ -1,19 +1,21 @@
 //! The checks after a crash: recover a fresh engine on the crash image and hold it against the
 //! reference model.
 //!
-//! A recovery passes when: it succeeds, or reports detected corruption that an injected fault
+//! A recovery passes when: no commit was acknowledged durable after a failed fsync of the log
+//! whose record was not durable when it failed (PostgreSQL's rule, checked first, whatever the
+//! image holds); recovery succeeds, or reports detected corruption that an injected fault
 //! explains (corruption in the data file needs damage to the data file; corruption in the log
 //! may follow damage anywhere); it used a checkpoint at least as new as the newest header that
 //! was truly durable at the crash (and no newer than the newest header ever written); its state
 //! equals the model after the commits whose records start before the recovered log end; and
-//! that prefix holds every commit acknowledged durable, unless an injected fault damaged the
-//! log segment holding the first missing one or an earlier segment. Excuses always name the
-//! faults.
+//! that prefix holds every commit acknowledged durable, unless injected damage explains where
+//! the log ended: damaged bytes of the log from the recovered log end up to the end of the
+//! first lost commit's record ([`excusing_loss`]). Excuses always name the faults.
 
 use crashpoint::format::header::{self, HeaderChoice, HEADER_BYTES, HEADER_SLOT_OFFSETS};
 use crashpoint::{Engine, Error, Lsn, Options, RecoveryReport};
 
-use crate::fs::{DiskImage, FaultRecord};
+use crate::fs::{DiskImage, FaultKind, FaultRecord};
 use crate::hub::{Hub, SimClock};
 use crate::model::{first_difference, State};
 use crate::outcome::{Failure, FailureKind};
@@ -95,14 +97,30 @@ fn excusing_damage(error: &Error, damage: &[FaultRecord]) -> Vec<FaultRecord> {
     }
 }
 
-/// The injected faults that can explain losing the commit at `lsn`: damage to the log segment
-/// holding it or to an earlier one (recovery reads segments in order; damage to a later one
-/// cannot reach back).
-fn excusing_loss(lsn: Lsn, damage: &[FaultRecord]) -> Vec<FaultRecord> {
+/// The injected damage that can explain a recovered log that ends at `log_end` although the
+/// commit whose record ends at `first_lost_end` was acknowledged durable: damaged bytes of a
+/// log segment (a segment's byte `o` is LSN `start + o`) in `[log_end, first_lost_end)`. A
+/// correct scan stops at the first record it cannot verify, so the damage that ended the log
+/// lies in the record at the log end, and that record is the lost commit's or an earlier one.
+/// Damage anywhere else (another place in the log, the data file) cannot explain the loss.
+/// With `fsync_errors_excuse` false (a lost commit was acknowledged after a failed fsync) fsync
+/// errors explain nothing.
+fn excusing_loss(
+    log_end: Lsn,
+    first_lost_end: u64,
+    fsync_errors_excuse: bool,
+    damage: &[FaultRecord],
+) -> Vec<FaultRecord> {
     damage
         .iter()
+        .filter(|fault| fsync_errors_excuse || fault.kind != FaultKind::FsyncError)
         .filter(|fault| {
-            crashpoint::log::parse_segment_name(&fault.file).is_some_and(|start| start <= lsn.0)
+            let Some(start) = crashpoint::log::parse_segment_name(&fault.file) else {
+                return false;
+            };
+            fault.damaged.iter().any(|&(from, to)| {
+                start.saturating_add(from) < first_lost_end && start.saturating_add(to) > log_end.0
+            })
         })
         .cloned()
         .collect()
@@ -148,6 +166,24 @@ pub async fn recover_and_check(
     hub: &Hub,
     facts: &CrashFacts<'_>,
 ) -> Result<Verdict, Failure> {
+    let broken_promise = hub
+        .lock()
+        .model
+        .acknowledged_after_fsync_error
+        .iter()
+        .next()
+        .map(|(lsn, failed)| (*lsn, failed.clone()));
+    if let Some((lsn, failed)) = broken_promise {
+        return Err(failure(
+            FailureKind::AcknowledgedAfterFsyncError,
+            facts,
+            format!(
+                "the commit at LSN {lsn} was acknowledged durable after the failed {failed}, \
+                 though its record was not durable when the fsync failed: after a failed fsync \
+                 nothing may be reported durable until recovery (PostgreSQL's rule)"
+            ),
+        ));
+    }
     let engine = match Engine::open(fs, SimClock::new(), options, hub.observer()).await {
         Ok(engine) => engine,
         Err(error) => return judge_corruption(&error, facts, "recovery"),
@@ -204,7 +240,12 @@ pub async fn recover_and_check(
     }
     let lost = model.lost_durable(prefix);
     if let Some(first) = lost.first() {
-        let log_damage = excusing_loss(*first, facts.damage);
+        let first_end = model.record_end(*first).unwrap_or(first.0 + 1);
+        let fsync_errors_excuse = lost
+            .iter()
+            .all(|lsn| !model.acknowledged_after_fsync_error.contains_key(lsn));
+        let log_damage =
+            excusing_loss(report.log_end, first_end, fsync_errors_excuse, facts.damage);
         if log_damage.is_empty() {
             return Err(failure(
                 FailureKind::UnexcusedLoss,
@@ -240,8 +281,10 @@ pub async fn recover_and_check(
 mod tests {
     use crashpoint::{Error, Lsn, Structure};
 
+    use crate::fs::FaultKind;
+
     use super::{excusing_damage, excusing_loss};
-    use crate::fs::{FaultKind, FaultRecord};
+    use crate::fs::FaultRecord;
 
     fn rot(file: &str) -> FaultRecord {
         FaultRecord {
@@ -251,6 +294,7 @@ mod tests {
             offset: 0,
             len: 1,
             detail: String::new(),
+            damaged: vec![(0, 1)],
         }
     }
 
@@ -283,19 +327,39 @@ mod tests {
         .is_empty());
     }
 
+    fn damaged(kind: FaultKind, file: &str, ranges: &[(u64, u64)]) -> FaultRecord {
+        FaultRecord {
+            kind,
+            damaged: ranges.to_vec(),
+            ..rot(file)
+        }
+    }
+
     #[test]
-    fn lost_commits_need_damage_at_or_before_their_segment() {
-        // Proves damage to a later segment, or to the data file, cannot excuse losing a commit.
-        let damage = [
-            rot("data"),
-            rot("log-00000000000000008192"),
-            rot("log-00000000000000016384"),
+    fn lost_commits_need_damage_where_the_log_ended() {
+        // Proves only damaged log bytes between the recovered log end and the end of the first
+        // lost commit's record excuse the loss: damage after it, before the log end, in the
+        // data file, or an fsync error when a lost commit was acknowledged after one, does not.
+        let segment = "log-00000000000000008192";
+        let later = "log-00000000000000016384";
+        let in_record = damaged(FaultKind::BitRot, segment, &[(1000, 1001)]);
+        let before_end = damaged(FaultKind::BitRot, segment, &[(10, 11)]);
+        let after_record = damaged(FaultKind::BitRot, later, &[(0, 1)]);
+        let in_data = damaged(FaultKind::BitRot, "data", &[(9200, 9201)]);
+        let dropped = damaged(FaultKind::FsyncError, segment, &[(900, 1400)]);
+        let all = [
+            in_record.clone(),
+            before_end,
+            after_record,
+            in_data,
+            dropped.clone(),
         ];
-        assert!(excusing_loss(Lsn(4096), &damage).is_empty());
+        // The log ends at LSN 9100; the first lost commit spans [9150, 9300).
         assert_eq!(
-            excusing_loss(Lsn(9000), &damage),
-            vec![rot("log-00000000000000008192")]
+            excusing_loss(Lsn(9100), 9300, true, &all),
+            vec![in_record.clone(), dropped]
         );
-        assert_eq!(excusing_loss(Lsn(20000), &damage).len(), 2);
+        assert_eq!(excusing_loss(Lsn(9100), 9300, false, &all), vec![in_record]);
+        assert!(excusing_loss(Lsn(9300), 9400, true, &all[2..4]).is_empty());
     }
 }

@@ -49,7 +49,7 @@ impl PointFacts {
             .faults
             .iter()
             .filter(|(phase, fault)| {
-                fault.kind.damages_durable_data()
+                fault.is_damage()
                     && (*phase < point.phase
                         || (*phase == point.phase && fault.index <= point.io_index))
             })

@@ -31,6 +31,15 @@ pub enum DataOp {
 }
 
 impl DataOp {
+    /// The bytes it changes: a write's range, or for a `SetLen` everything from the new
+    /// length on (what it cuts off, or the zeros it adds).
+    pub fn range(&self) -> (u64, u64) {
+        match self {
+            DataOp::Write { offset, data } => (*offset, offset + data.len() as u64),
+            DataOp::SetLen { len } => (*len, u64::MAX),
+        }
+    }
+
     /// The absolute sector numbers a write touches (empty for `SetLen`). A torn write carries
     /// one [`SectorFate`] per sector of this range, in order.
     pub fn sectors_touched(&self, sector_size_bytes: u64) -> Range<u64> {
@@ -298,6 +307,7 @@ impl CrashPoint {
                     offset: 0,
                     len: 0,
                     detail,
+                    damaged: Vec::new(),
                 });
                 continue;
             }
@@ -333,6 +343,7 @@ impl CrashPoint {
                 offset,
                 len,
                 detail,
+                damaged: Vec::new(),
             });
         }
 
@@ -384,6 +395,7 @@ impl CrashPoint {
                 offset: 0,
                 len: 0,
                 detail: format!("writes landed in order [{}{more}]", shown.join(", ")),
+                damaged: Vec::new(),
             });
         }
         faults.sort_by_key(|fault| fault.index);

@@ -167,10 +167,11 @@ impl FaultKind {
 
     /// True for faults that can destroy data the engine was told is durable, or silently write
     /// where it was not asked to. An engine is not expected to survive these without redundancy,
-    /// so a checker may excuse a failure that follows one. Errors the engine sees (write error,
-    /// no space, short read) and the losses of a crash (torn, lost, reordered writes of unsynced
-    /// data) are not in this set: a correct engine must handle them. An fsync error is in it
-    /// because the writes it drops were reported to the engine only as a failed sync.
+    /// so a checker may excuse a failure that follows one, where the fault's
+    /// [`FaultRecord::damaged`] bytes explain it. Errors the engine sees (write error, no space,
+    /// short read) and the losses of a crash (torn, lost, reordered writes of unsynced data) are
+    /// not in this set: a correct engine must handle them. An fsync error is in it because the
+    /// writes it drops were reported to the engine only as a failed sync.
     pub fn damages_durable_data(&self) -> bool {
         matches!(
             self,
@@ -188,6 +189,21 @@ impl fmt::Display for FaultKind {
     }
 }
 
+/// A failed fsync: which bytes of its file were not durable when it failed (whether it then
+/// dropped them or not) and how long the file was. Until the engine recovers, nothing in those
+/// bytes or past that length may be reported durable: after a failed fsync the kernel may
+/// have dropped the data, and a later fsync that succeeds says nothing about it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FailedSync {
+    /// The I/O counter of the failed sync.
+    pub index: u64,
+    pub file: String,
+    /// The file's length (as reads saw it) when the sync failed.
+    pub len: u64,
+    /// The ranges of the unsynced operations the sync failed to make durable.
+    pub unsynced: Vec<(u64, u64)>,
+}
+
 /// One injected fault.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FaultRecord {
@@ -199,9 +215,20 @@ pub struct FaultRecord {
     pub offset: u64,
     pub len: u64,
     pub detail: String,
+    /// The byte ranges `[start, end)` of `file` this fault made unreliable: bits it flipped, the
+    /// range a misdirected write missed and the one it landed on, the unsynced writes a lying
+    /// fsync acknowledged or a failed fsync dropped. What recovery finds wrong or missing there
+    /// the fault explains, and nothing else. Empty for faults that damage nothing durable (an
+    /// fsync error that dropped nothing included).
+    pub damaged: Vec<(u64, u64)>,
 }
 
 impl FaultRecord {
+    /// A fault that left durable data damaged: a kind that can, and some bytes it did.
+    pub fn is_damage(&self) -> bool {
+        self.kind.damages_durable_data() && !self.damaged.is_empty()
+    }
+
     /// For a bit-rot record: each flipped byte's file offset and the bits flipped there (the
     /// detail text `flipped bits at OFFSET^MASK, ...` written when the rot was injected).
     pub fn bit_flips(&self) -> Vec<(u64, u8)> {
@@ -245,6 +272,7 @@ mod bit_flip_tests {
             offset: 8704,
             len: 512,
             detail: "flipped bits at 8710^0x04, 9000^0x80".into(),
+            damaged: vec![(8710, 8711), (9000, 9001)],
         };
         assert_eq!(record.bit_flips(), vec![(8710, 0x04), (9000, 0x80)]);
         let other = FaultRecord {

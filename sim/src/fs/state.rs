@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::crash::{apply_write, CrashPoint, DataOp, DiskImage, InodeId, NamespaceOp, PendingOp};
-use super::fault::{FaultKind, FaultRecord};
+use super::fault::{FailedSync, FaultKind, FaultRecord};
 use super::trace::{Digest, TraceEvent};
 use super::FsConfig;
 
@@ -124,6 +124,8 @@ pub(super) struct State {
     trace: Vec<TraceEvent>,
     pub(super) faults: Vec<FaultRecord>,
     pub(super) fault_count: u64,
+    /// Every fsync that failed, with what it failed to make durable.
+    pub(super) failed_syncs: Vec<FailedSync>,
     /// Set by the fault-injection helpers during one call, for its trace event.
     call_fault: Option<FaultKind>,
     pub(super) crashed: Option<CrashPoint>,
@@ -165,6 +167,7 @@ impl State {
             trace: Vec::new(),
             faults: Vec::new(),
             fault_count: 0,
+            failed_syncs: Vec::new(),
             call_fault: None,
             crashed: None,
             crash_at_io: None,
@@ -330,38 +333,42 @@ impl State {
         }
     }
 
-    fn inject(&mut self, index: u64, kind: FaultKind, call: &Call, detail: String) {
-        self.inject_at(
-            index,
-            kind,
-            call.file.clone(),
-            call.offset,
-            call.len,
-            detail,
-        );
-    }
-
-    fn inject_at(
+    /// Records a fault that hit `call`; `damaged` lists the byte ranges of the call's file it
+    /// made unreliable (see [`FaultRecord::damaged`]).
+    fn inject(
         &mut self,
         index: u64,
         kind: FaultKind,
-        file: String,
-        offset: u64,
-        len: u64,
+        call: &Call,
         detail: String,
+        damaged: Vec<(u64, u64)>,
     ) {
-        tracing::debug!(index, kind = kind.name(), file = %file, offset, len, detail = %detail, "fault injected");
-        self.call_fault = Some(kind);
+        let record = FaultRecord {
+            index,
+            kind,
+            file: call.file.clone(),
+            offset: call.offset,
+            len: call.len,
+            detail,
+            damaged,
+        };
+        self.record_fault(record);
+    }
+
+    fn record_fault(&mut self, record: FaultRecord) {
+        tracing::debug!(
+            index = record.index,
+            kind = record.kind.name(),
+            file = %record.file,
+            offset = record.offset,
+            len = record.len,
+            detail = %record.detail,
+            "fault injected"
+        );
+        self.call_fault = Some(record.kind);
         self.fault_count += 1;
         if self.faults.len() < RECORDS_LIMIT {
-            self.faults.push(FaultRecord {
-                index,
-                kind,
-                file,
-                offset,
-                len,
-                detail,
-            });
+            self.faults.push(record);
         }
     }
 
@@ -485,7 +492,7 @@ impl State {
         if read >= 2 && self.roll(FaultKind::ShortRead, rate) {
             let short = self.fault_rng.gen_range(1..read);
             let detail = format!("returned {short} of {read} bytes");
-            self.inject(index, FaultKind::ShortRead, call, detail);
+            self.inject(index, FaultKind::ShortRead, call, detail, Vec::new());
             read = short;
         }
         if read > 0 {
@@ -527,8 +534,19 @@ impl State {
             .map(|(position, mask)| format!("{position}^{mask:#04x}"))
             .collect();
         let detail = format!("flipped bits at {}", shown.join(", "));
-        let file = call.file.clone();
-        self.inject_at(index, FaultKind::BitRot, file, start, end - start, detail);
+        let damaged = positions
+            .iter()
+            .map(|&(position, _)| (position, position + 1))
+            .collect();
+        self.record_fault(FaultRecord {
+            index,
+            kind: FaultKind::BitRot,
+            file: call.file.clone(),
+            offset: start,
+            len: end - start,
+            detail,
+            damaged,
+        });
     }
 
     pub(super) fn write(
@@ -541,23 +559,15 @@ impl State {
     ) -> io::Result<()> {
         let faults = self.config.faults.clone();
         if self.roll(FaultKind::WriteError, faults.write_error) {
-            self.inject(
-                index,
-                FaultKind::WriteError,
-                call,
-                "nothing written".to_string(),
-            );
+            let detail = "nothing written".to_string();
+            self.inject(index, FaultKind::WriteError, call, detail, Vec::new());
             return Err(io::Error::other("simulated write error"));
         }
         let end = offset + data.len() as u64;
         let len = self.inode(id).current.len() as u64;
         if end > len && self.roll(FaultKind::NoSpace, faults.no_space) {
-            self.inject(
-                index,
-                FaultKind::NoSpace,
-                call,
-                "nothing written".to_string(),
-            );
+            let detail = "nothing written".to_string();
+            self.inject(index, FaultKind::NoSpace, call, detail, Vec::new());
             return Err(io::Error::new(io::ErrorKind::StorageFull, "no space"));
         }
         if data.is_empty() {
@@ -567,7 +577,10 @@ impl State {
         if self.roll(FaultKind::MisdirectedWrite, faults.misdirected_write) {
             target = self.misdirect(offset, data.len() as u64, len.max(end));
             let detail = format!("landed at offset {target}");
-            self.inject(index, FaultKind::MisdirectedWrite, call, detail);
+            // The intended range keeps its old bytes and the landing range loses its own.
+            let len = data.len() as u64;
+            let damaged = vec![(offset, offset + len), (target, target + len)];
+            self.inject(index, FaultKind::MisdirectedWrite, call, detail, damaged);
         }
         let inode = self.inode(id);
         apply_write(&mut inode.current, target, data);
@@ -612,26 +625,41 @@ impl State {
         let faults = self.config.faults.clone();
         let unsynced = self.inode(id).unsynced.len();
         if self.roll(FaultKind::LyingFsync, faults.lying_fsync) {
+            let mut damaged = Vec::with_capacity(unsynced);
             for pending in &mut self.inode(id).unsynced {
                 pending.acknowledged = true;
+                damaged.push(pending.op.range());
             }
             let detail = format!("reported {unsynced} unsynced operations durable, persisted none");
-            self.inject(index, FaultKind::LyingFsync, call, detail);
+            self.inject(index, FaultKind::LyingFsync, call, detail, damaged);
             return Ok(());
         }
         if self.roll(FaultKind::FsyncError, faults.fsync_error) {
             let mut kept = Vec::with_capacity(unsynced);
-            for pending in std::mem::take(&mut self.inode(id).unsynced) {
+            let mut damaged = Vec::new();
+            let all = std::mem::take(&mut self.inode(id).unsynced);
+            let failed = FailedSync {
+                index,
+                file: call.file.clone(),
+                len: self.inode(id).current.len() as u64,
+                unsynced: all.iter().map(|pending| pending.op.range()).collect(),
+            };
+            for pending in all {
                 if self.fault_rng.gen_bool(0.5) {
                     kept.push(pending);
+                } else {
+                    damaged.push(pending.op.range());
                 }
             }
             let dropped = unsynced - kept.len();
             let inode = self.inode(id);
             inode.unsynced = kept;
             inode.cache_diverged |= dropped > 0;
+            if self.failed_syncs.len() < RECORDS_LIMIT {
+                self.failed_syncs.push(failed);
+            }
             let detail = format!("dropped {dropped} of {unsynced} unsynced operations");
-            self.inject(index, FaultKind::FsyncError, call, detail);
+            self.inject(index, FaultKind::FsyncError, call, detail, damaged);
             return Err(io::Error::other("simulated fsync error"));
         }
         let inode = self.inode(id);

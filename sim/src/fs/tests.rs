@@ -186,6 +186,23 @@ fn fsync_error_returns_err_and_drops_unsynced_writes() {
         assert_eq!(fs.file_bytes("a").unwrap(), written);
         let kept = fs.crash_point().pending.len();
         assert!(kept < 20, "the fault stream dropped none of 20 writes");
+        // The record names exactly the dropped bytes; the failed sync every unsynced one.
+        let fault = &fs.faults()[0];
+        assert_eq!(fault.damaged.len(), 20 - kept);
+        assert!(fault.is_damage());
+        let kept_bytes: Vec<u64> = fs
+            .crash_point()
+            .pending
+            .iter()
+            .map(|pending| pending.op.range().0)
+            .collect();
+        assert!(fault
+            .damaged
+            .iter()
+            .all(|(start, _)| !kept_bytes.contains(start)));
+        let failed = fs.failed_syncs();
+        assert_eq!(failed.len(), 1);
+        assert_eq!((failed[0].len, failed[0].unsynced.len()), (20, 20));
 
         fs.set_faults_enabled(false);
         file.sync().await.unwrap();
