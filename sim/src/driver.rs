@@ -15,7 +15,7 @@ use crashpoint::{Canary, CheckpointStep, Engine, Options};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::fs::{DiskImage, FaultRecord, FsConfig, SimFs, TraceEvent};
+use crate::fs::{DiskImage, FaultRecord, FaultScope, FsConfig, SimFs, TraceEvent};
 use crate::hub::{now_nanos, CrashTarget, Hub, RecordedPoint, SimClock, TimelineEvent};
 use crate::model::{digest, Model};
 use crate::oracle::{self, CrashFacts, Verdict};
@@ -618,7 +618,13 @@ async fn recover_and_judge(
         check.image,
         fs_config(scenario, seed, check.disk_phase, options.record_trace),
     );
-    fs.set_faults_enabled(false);
+    // A crash recovery reads with read faults on (rot, latent sector errors and misdirected
+    // reads can meet it, the log included); the reopen after the clean close is quiet.
+    let scope = match check.crash_index {
+        Some(_) => FaultScope::Reads,
+        None => FaultScope::Off,
+    };
+    fs.set_fault_scope(scope);
     hub.lock().fs = Some(fs.clone());
     let header_written_max = hub.lock().header_written_max;
     let facts = CrashFacts {

@@ -10,7 +10,9 @@
 //! equals the model after the commits whose records start before the recovered log end; and
 //! that prefix holds every commit acknowledged durable, unless injected damage explains where
 //! the log ended: damaged bytes of the log from the recovered log end up to the end of the
-//! first lost commit's record ([`excusing_loss`]). Excuses always name the faults.
+//! first lost commit's record ([`excusing_loss`]), or, when recovery used a checkpoint older
+//! than the newest header written, damage to a header slot ([`header_damage`]). Excuses always
+//! name the faults.
 
 use crashpoint::format::header::{self, HeaderChoice, HEADER_BYTES, HEADER_SLOT_OFFSETS};
 use crashpoint::{Engine, Error, Lsn, Options, RecoveryReport};
@@ -47,7 +49,7 @@ pub enum Verdict {
 
 /// The newest valid checkpoint count in an image's header slots.
 pub fn image_checkpoint(image: &DiskImage) -> Option<u64> {
-    let data = image.files.get("data")?;
+    let data = image.files.get(DATA_FILE)?;
     let slots: [header::SlotState; 2] = std::array::from_fn(|slot| {
         let start = (HEADER_SLOT_OFFSETS[slot] as usize).min(data.len());
         let end = (start + HEADER_BYTES).min(data.len());
@@ -69,6 +71,9 @@ fn describe(faults: &[FaultRecord]) -> String {
     format!("{}{more}", shown.join("; "))
 }
 
+/// The data file's name (the engine's `DATA_FILE`).
+const DATA_FILE: &str = "data";
+
 fn is_log_file(name: &str) -> bool {
     crashpoint::log::parse_segment_name(name).is_some()
 }
@@ -84,7 +89,7 @@ fn failure(kind: FailureKind, facts: &CrashFacts<'_>, message: String) -> Failur
 /// The injected faults that can explain `error`. Corruption found in the data file needs damage
 /// to the data file itself: log damage only ends the log early, which recovery must survive.
 /// Corruption found in the log may follow damage anywhere (a rotted header sends recovery to an
-/// older checkpoint whose log is gone).
+/// older checkpoint whose log is gone). An I/O error needs a latent sector error in its file.
 fn excusing_damage(error: &Error, damage: &[FaultRecord]) -> Vec<FaultRecord> {
     match error {
         Error::Corruption { file, .. } if !is_log_file(file) => damage
@@ -93,6 +98,13 @@ fn excusing_damage(error: &Error, damage: &[FaultRecord]) -> Vec<FaultRecord> {
             .cloned()
             .collect(),
         Error::Corruption { .. } => damage.to_vec(),
+        // A read that failed is detected damage when a latent sector error made a sector of
+        // that file unreadable.
+        Error::Io { file, .. } => damage
+            .iter()
+            .filter(|fault| fault.kind == FaultKind::LatentSectorError && fault.file == *file)
+            .cloned()
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -121,6 +133,25 @@ fn excusing_loss(
             fault.damaged.iter().any(|&(from, to)| {
                 start.saturating_add(from) < first_lost_end && start.saturating_add(to) > log_end.0
             })
+        })
+        .cloned()
+        .collect()
+}
+
+/// The injected damage to a header slot of the data file. It can send recovery back to an
+/// older checkpoint whose log the engine had already trimmed when the newer header was
+/// written, so the log ends where the trimmed part begins: durable commits lost, not
+/// corruption.
+fn header_damage(damage: &[FaultRecord]) -> Vec<FaultRecord> {
+    damage
+        .iter()
+        .filter(|fault| {
+            fault.file == DATA_FILE
+                && fault.damaged.iter().any(|&(from, to)| {
+                    HEADER_SLOT_OFFSETS
+                        .iter()
+                        .any(|&slot| from < slot + HEADER_BYTES as u64 && slot < to)
+                })
         })
         .cloned()
         .collect()
@@ -158,6 +189,18 @@ fn judge_corruption(
     ))
 }
 
+/// `facts`' damage, and the faults `disk` (the recovery's own) injected so far that explain
+/// what a read found.
+fn damage_seen(facts: &CrashFacts<'_>, disk: &crate::fs::SimFs) -> Vec<FaultRecord> {
+    let mut damage = facts.damage.to_vec();
+    damage.extend(
+        disk.faults()
+            .into_iter()
+            .filter(FaultRecord::explains_reads),
+    );
+    damage
+}
+
 /// Opens a fresh engine on `fs` (built from the crash image) and checks it against `hub`'s
 /// model. On success the model keeps the recovered prefix of its history.
 pub async fn recover_and_check(
@@ -184,7 +227,16 @@ pub async fn recover_and_check(
             ),
         ));
     }
-    let engine = match Engine::open(fs, SimClock::new(), options, hub.observer()).await {
+    let disk = fs.clone();
+    let opened = Engine::open(fs, SimClock::new(), options, hub.observer()).await;
+    // What the recovery's own reads met (rot, latent errors, misdirected reads) explains what
+    // it found as much as the damage before the crash does.
+    let damage = damage_seen(facts, &disk);
+    let facts = &CrashFacts {
+        damage: &damage,
+        ..*facts
+    };
+    let engine = match opened {
         Ok(engine) => engine,
         Err(error) => return judge_corruption(&error, facts, "recovery"),
     };
@@ -216,7 +268,14 @@ pub async fn recover_and_check(
 
     let found: State = match engine.scan_all().await {
         Ok(entries) => entries.into_iter().collect(),
-        Err(error) => return judge_corruption(&error, facts, "reading the recovered state"),
+        Err(error) => {
+            let damage = damage_seen(facts, &disk);
+            let facts = &CrashFacts {
+                damage: &damage,
+                ..*facts
+            };
+            return judge_corruption(&error, facts, "reading the recovered state");
+        }
     };
     let mut hub_state = hub.lock();
     let model = &hub_state.model;
@@ -244,8 +303,11 @@ pub async fn recover_and_check(
         let fsync_errors_excuse = lost
             .iter()
             .all(|lsn| !model.acknowledged_after_fsync_error.contains_key(lsn));
-        let log_damage =
+        let mut log_damage =
             excusing_loss(report.log_end, first_end, fsync_errors_excuse, facts.damage);
+        if report.checkpoint_count < facts.header_written_max {
+            log_damage.extend(header_damage(facts.damage));
+        }
         if log_damage.is_empty() {
             return Err(failure(
                 FailureKind::UnexcusedLoss,
@@ -283,7 +345,7 @@ mod tests {
 
     use crate::fs::FaultKind;
 
-    use super::{excusing_damage, excusing_loss};
+    use super::{excusing_damage, excusing_loss, header_damage};
     use crate::fs::FaultRecord;
 
     fn rot(file: &str) -> FaultRecord {
@@ -361,5 +423,19 @@ mod tests {
         );
         assert_eq!(excusing_loss(Lsn(9100), 9300, false, &all), vec![in_record]);
         assert!(excusing_loss(Lsn(9300), 9400, true, &all[2..4]).is_empty());
+    }
+
+    #[test]
+    fn only_damage_to_a_header_slot_counts_as_header_damage() {
+        // Proves a misdirected write that missed slot 1, or rot in slot 0, is header damage,
+        // and damage to pages or to the log is not.
+        let missed_slot = damaged(FaultKind::MisdirectedWrite, "data", &[(4096, 4608)]);
+        let rotted_slot = damaged(FaultKind::BitRot, "data", &[(100, 101)]);
+        let page = damaged(FaultKind::BitRot, "data", &[(9300, 9301)]);
+        let log = damaged(FaultKind::BitRot, "log-00000000000000000000", &[(100, 101)]);
+        assert_eq!(
+            header_damage(&[missed_slot.clone(), page, log, rotted_slot.clone()]),
+            vec![missed_slot, rotted_slot]
+        );
     }
 }

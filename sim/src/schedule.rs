@@ -344,6 +344,7 @@ mod tests {
             sector_size_bytes: 512,
             durable_names: Default::default(),
             inodes: Default::default(),
+            unreadable: Default::default(),
         }
     }
 

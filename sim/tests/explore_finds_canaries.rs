@@ -55,7 +55,7 @@ mod canaries {
             Canary::ReuseCheckpointedBlock => "torn-writes",
             // Unchecked pages only matter once bits rot at rest.
             Canary::SkipChecksum => "bit-rot",
-            Canary::SkipSealedLogChecksum => "bit-rot",
+            Canary::SkipSealedLogChecksum => "rot-at-rest",
             Canary::RetryLogFsync => "fsync-error",
             Canary::TruncatedRecordIsCorruption => "torn-writes",
         }

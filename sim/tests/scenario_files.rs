@@ -49,6 +49,7 @@ fn every_shipped_scenario_parses() {
         "lying-fsync",
         "misdirected",
         "no-sync",
+        "rot-at-rest",
         "smoke",
         "swarm",
         "torn-writes",

@@ -17,7 +17,8 @@ fn scenario_for(canary: Canary) -> &'static str {
         }
         Canary::IgnorePendingBit => "no-sync",
         Canary::ReuseCheckpointedBlock => "torn-writes",
-        Canary::SkipChecksum | Canary::SkipSealedLogChecksum => "bit-rot",
+        Canary::SkipChecksum => "bit-rot",
+        Canary::SkipSealedLogChecksum => "rot-at-rest",
         Canary::RetryLogFsync => "fsync-error",
         Canary::TruncatedRecordIsCorruption => "torn-writes",
     }

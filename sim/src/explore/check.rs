@@ -96,6 +96,7 @@ fn data_only(point: &CrashPoint, landed: bool) -> DiskImage {
             .map(|(name, inode)| (name.clone(), *inode))
             .collect(),
         inodes: point.inodes.clone(),
+        unreadable: BTreeMap::new(),
     };
     if landed {
         let inode = data_point.durable_names.get("data").copied();
@@ -380,6 +381,8 @@ const CHUNK_BYTES: u64 = 512;
 struct ImageHashes {
     /// In name order, as the image's map.
     files: Vec<(String, u64, Vec<u128>)>,
+    /// The image's unreadable sectors, in name order.
+    unreadable: Vec<(String, Vec<u64>)>,
 }
 
 impl ImageHashes {
@@ -394,7 +397,12 @@ impl ImageHashes {
                 (name.clone(), bytes.len() as u64, chunk_hashes(bytes, base))
             })
             .collect();
-        ImageHashes { files }
+        let unreadable = image
+            .unreadable
+            .iter()
+            .map(|(name, sectors)| (name.clone(), sectors.iter().copied().collect()))
+            .collect();
+        ImageHashes { files, unreadable }
     }
 
     /// Names and every byte.
@@ -411,12 +419,19 @@ impl ImageHashes {
         hasher.finish()
     }
 
-    /// Names and file lengths.
+    /// Names, file lengths and unreadable sectors (a read that fails reads no bytes, so the
+    /// footprint of a recovery cannot see them).
     fn layout_key(&self) -> u128 {
         let mut hasher = FastHasher::new();
         for (name, len, _) in &self.files {
             hasher.bytes(name.as_bytes());
             hasher.word(*len);
+        }
+        for (name, sectors) in &self.unreadable {
+            hasher.bytes(name.as_bytes());
+            for &sector in sectors {
+                hasher.word(sector);
+            }
         }
         hasher.finish()
     }

@@ -203,6 +203,8 @@ pub struct CrashPoint {
     /// Durable bytes of every inode a crash image can contain (those of `durable_names` and of
     /// unsynced creates).
     pub inodes: BTreeMap<InodeId, Arc<Vec<u8>>>,
+    /// The unreadable sectors (latent sector errors) of those inodes that have any.
+    pub unreadable: BTreeMap<InodeId, BTreeSet<u64>>,
 }
 
 impl CrashPoint {
@@ -357,6 +359,10 @@ impl CrashPoint {
                 (*inode, bytes.as_ref().clone())
             })
             .collect();
+        let mut unreadable: BTreeMap<InodeId, BTreeSet<u64>> = names
+            .values()
+            .filter_map(|inode| Some((*inode, self.unreadable.get(inode)?.clone())))
+            .collect();
         // Per inode, the sequence numbers in the order they landed, to report reordering.
         let mut landed: BTreeMap<InodeId, Vec<u64>> = BTreeMap::new();
         for &index in &decisions.order {
@@ -369,6 +375,19 @@ impl CrashPoint {
                 continue;
             };
             landed.entry(pending.inode).or_default().push(pending.seq);
+            if let Some(sectors) = unreadable.get_mut(&pending.inode) {
+                match fate {
+                    WriteFate::Torn(fates) => {
+                        let touched = pending.op.sectors_touched(self.sector_size_bytes);
+                        for (sector, fate) in touched.zip(fates) {
+                            if matches!(fate, SectorFate::New | SectorFate::Garbage(_)) {
+                                sectors.remove(&sector);
+                            }
+                        }
+                    }
+                    _ => rewrite_sectors(sectors, &pending.op, self.sector_size_bytes),
+                }
+            }
             match (&pending.op, fate) {
                 (DataOp::SetLen { len }, _) => bytes.resize(*len as usize, 0),
                 (DataOp::Write { offset, data }, WriteFate::Torn(sectors)) => {
@@ -400,11 +419,20 @@ impl CrashPoint {
         }
         faults.sort_by_key(|fault| fault.index);
 
+        let unreadable = names
+            .iter()
+            .filter_map(|(name, inode)| {
+                let sectors = unreadable
+                    .get(inode)
+                    .filter(|sectors| !sectors.is_empty())?;
+                Some((name.clone(), sectors.clone()))
+            })
+            .collect();
         let files = names
             .into_iter()
             .map(|(name, inode)| (name, contents[&inode].clone()))
             .collect();
-        (DiskImage { files }, faults)
+        (DiskImage { files, unreadable }, faults)
     }
 
     fn check_fits(&self, decisions: &CrashDecisions) {
@@ -469,6 +497,21 @@ fn torn_detail(sectors: &[SectorFate]) -> String {
     format!("sectors [{}{more}]", shown.join(", "))
 }
 
+/// Forgets the latent errors of the sectors `op` rewrites: every sector a write touches (the
+/// drive rewrites, and remaps, a sector whole), every sector a `SetLen` cuts off.
+pub(crate) fn rewrite_sectors(unreadable: &mut BTreeSet<u64>, op: &DataOp, sector_size_bytes: u64) {
+    match op {
+        DataOp::Write { .. } => {
+            for sector in op.sectors_touched(sector_size_bytes) {
+                unreadable.remove(&sector);
+            }
+        }
+        DataOp::SetLen { len } => {
+            unreadable.retain(|&sector| sector * sector_size_bytes < *len);
+        }
+    }
+}
+
 pub(crate) fn apply_write(bytes: &mut Vec<u8>, offset: u64, data: &[u8]) {
     let start = offset as usize;
     let end = start + data.len();
@@ -510,14 +553,20 @@ fn apply_torn_write(
     }
 }
 
-/// The files a crash left (or a test built): names and bytes, nothing pending.
+/// The files a crash left (or a test built): names and bytes, nothing pending, and the sectors
+/// latent errors made unreadable.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiskImage {
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Per file name, the unreadable sectors (numbers in the disk's sector size); files
+    /// without any are left out.
+    pub unreadable: BTreeMap<String, BTreeSet<u64>>,
 }
 
 impl DiskImage {
-    /// A stable 64-bit digest of names and bytes, for comparing images across runs.
+    /// A stable 64-bit digest of names, bytes and unreadable sectors, for comparing images
+    /// across runs (an image without unreadable sectors digests as it did before they
+    /// existed).
     pub fn digest(&self) -> u64 {
         let mut digest = Digest::new();
         digest.u64(self.files.len() as u64);
@@ -525,6 +574,12 @@ impl DiskImage {
             digest.str(name);
             digest.u64(bytes.len() as u64);
             digest.bytes(bytes);
+        }
+        for (name, sectors) in &self.unreadable {
+            digest.str(name);
+            for &sector in sectors {
+                digest.u64(sector);
+            }
         }
         digest.0
     }

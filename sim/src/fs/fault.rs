@@ -9,7 +9,8 @@ use std::time::Duration;
 ///
 /// Every rate is in `[0, 1]` and defaults to 0. A rate is drawn from the fault stream only for
 /// the operations it applies to (writes for `write_error`, `no_space` and `misdirected_write`;
-/// syncs for `lying_fsync` and `fsync_error`; reads for `short_read` and `bit_rot`).
+/// syncs for `lying_fsync` and `fsync_error`; reads for `short_read`, `bit_rot`,
+/// `latent_sector_error` and `misdirected_read`).
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FaultConfig {
@@ -25,8 +26,13 @@ pub struct FaultConfig {
     pub fsync_error: f64,
     /// `read_at` returns fewer bytes than it could.
     pub short_read: f64,
-    /// A read flips 1 to 8 bits of one durable sector of the file, for good.
+    /// A read flips 1 to 8 bits of one durable sector of any durable file, for good.
     pub bit_rot: f64,
+    /// A read makes one durable sector of any durable file unreadable, until it is rewritten:
+    /// reads that need it fail with an I/O error.
+    pub latent_sector_error: f64,
+    /// A read returns the bytes at another sector-aligned offset of the same file (once).
+    pub misdirected_read: f64,
     /// The unit of torn writes, misdirected writes and bit rot.
     pub sector_size_bytes: u64,
     /// Every call first sleeps a latency drawn uniformly from
@@ -45,6 +51,8 @@ impl Default for FaultConfig {
             fsync_error: 0.0,
             short_read: 0.0,
             bit_rot: 0.0,
+            latent_sector_error: 0.0,
+            misdirected_read: 0.0,
             sector_size_bytes: 512,
             latency_min_us: 0,
             latency_max_us: 50,
@@ -54,7 +62,7 @@ impl Default for FaultConfig {
 
 impl FaultConfig {
     /// The rates by name, in a fixed order, for validation and reports.
-    pub fn rates(&self) -> [(&'static str, f64); 7] {
+    pub fn rates(&self) -> [(&'static str, f64); 9] {
         [
             ("write_error", self.write_error),
             ("no_space", self.no_space),
@@ -63,11 +71,13 @@ impl FaultConfig {
             ("fsync_error", self.fsync_error),
             ("short_read", self.short_read),
             ("bit_rot", self.bit_rot),
+            ("latent_sector_error", self.latent_sector_error),
+            ("misdirected_read", self.misdirected_read),
         ]
     }
 
     /// The rates by name, in the order of [`FaultConfig::rates`], to change them (swarm draws).
-    pub fn rates_mut(&mut self) -> [(&'static str, &mut f64); 7] {
+    pub fn rates_mut(&mut self) -> [(&'static str, &mut f64); 9] {
         [
             ("write_error", &mut self.write_error),
             ("no_space", &mut self.no_space),
@@ -76,6 +86,8 @@ impl FaultConfig {
             ("fsync_error", &mut self.fsync_error),
             ("short_read", &mut self.short_read),
             ("bit_rot", &mut self.bit_rot),
+            ("latent_sector_error", &mut self.latent_sector_error),
+            ("misdirected_read", &mut self.misdirected_read),
         ]
     }
 
@@ -116,7 +128,7 @@ impl FaultConfig {
     }
 }
 
-/// What kind of fault happened. The first seven are injected by the running file system; the
+/// What kind of fault happened. The first nine are injected by the running file system; the
 /// last four are chosen when a crash image is built ([`super::CrashPoint::materialize`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -128,6 +140,8 @@ pub enum FaultKind {
     FsyncError,
     ShortRead,
     BitRot,
+    LatentSectorError,
+    MisdirectedRead,
     TornWrite,
     LostWrite,
     ReorderedWrite,
@@ -135,7 +149,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::WriteError,
         FaultKind::NoSpace,
         FaultKind::MisdirectedWrite,
@@ -143,6 +157,8 @@ impl FaultKind {
         FaultKind::FsyncError,
         FaultKind::ShortRead,
         FaultKind::BitRot,
+        FaultKind::LatentSectorError,
+        FaultKind::MisdirectedRead,
         FaultKind::TornWrite,
         FaultKind::LostWrite,
         FaultKind::ReorderedWrite,
@@ -158,6 +174,8 @@ impl FaultKind {
             FaultKind::FsyncError => "fsync-error",
             FaultKind::ShortRead => "short-read",
             FaultKind::BitRot => "bit-rot",
+            FaultKind::LatentSectorError => "latent-sector-error",
+            FaultKind::MisdirectedRead => "misdirected-read",
             FaultKind::TornWrite => "torn-write",
             FaultKind::LostWrite => "lost-write",
             FaultKind::ReorderedWrite => "reordered-write",
@@ -179,6 +197,18 @@ impl FaultKind {
                 | FaultKind::LyingFsync
                 | FaultKind::FsyncError
                 | FaultKind::BitRot
+                | FaultKind::LatentSectorError
+        )
+    }
+
+    /// Faults a read can meet: the ones drawn on reads (recovery runs with only these on).
+    pub fn hits_reads(&self) -> bool {
+        matches!(
+            self,
+            FaultKind::ShortRead
+                | FaultKind::BitRot
+                | FaultKind::LatentSectorError
+                | FaultKind::MisdirectedRead
         )
     }
 }
@@ -227,6 +257,12 @@ impl FaultRecord {
     /// A fault that left durable data damaged: a kind that can, and some bytes it did.
     pub fn is_damage(&self) -> bool {
         self.kind.damages_durable_data() && !self.damaged.is_empty()
+    }
+
+    /// A fault that can explain what a read found: durable damage, or a read that returned
+    /// bytes from elsewhere (which explains only what the same disk session read).
+    pub fn explains_reads(&self) -> bool {
+        self.is_damage() || (self.kind == FaultKind::MisdirectedRead && !self.damaged.is_empty())
     }
 
     /// For a bit-rot record: each flipped byte's file offset and the bits flipped there (the

@@ -557,3 +557,148 @@ fn faults_off_draws_nothing() {
         assert!(fs.faults().is_empty());
     });
 }
+
+/// A disk holding `files`, all durable.
+fn disk_of(files: &[(&str, &[u8])], config: FsConfig) -> SimFs {
+    let mut image = DiskImage::default();
+    for (name, bytes) in files {
+        image.files.insert(name.to_string(), bytes.to_vec());
+    }
+    SimFs::from_image(image, config)
+}
+
+#[test]
+fn rot_reaches_files_nobody_reads() {
+    // Proves bit rot drawn on reads of one file also lands in the durable bytes of another
+    // (a log only recovery reads), and names the file it hit.
+    simulate(19, async {
+        let config = config_with(FaultConfig {
+            bit_rot: 1.0,
+            ..FaultConfig::none()
+        });
+        let fs = disk_of(&[("data", &[0u8; 512]), ("log", &[0u8; 4096])], config);
+        let data = fs.open("data").await.unwrap();
+        let mut buf = [0u8; 16];
+        for _ in 0..40 {
+            data.read_at(0, &mut buf).await.unwrap();
+        }
+        let rotted: std::collections::BTreeSet<String> =
+            fs.faults().into_iter().map(|fault| fault.file).collect();
+        assert!(rotted.contains("log"), "{rotted:?}");
+        let log = &fs.durable_image().files["log"];
+        assert!(log.iter().any(|&byte| byte != 0));
+        let faults = fs.faults();
+        let fault = faults.iter().find(|fault| fault.file == "log").unwrap();
+        assert!(fault.is_damage());
+        let (start, _) = fault.damaged[0];
+        assert_ne!(log[start as usize], 0, "damaged names a flipped byte");
+    });
+}
+
+#[test]
+fn latent_sector_errors_fail_reads_until_rewritten() {
+    // Proves a latent sector error fails every read that needs the sector from the platter,
+    // even with faults off, survives into a crash image, is masked by an unsynced write
+    // over it and is cleared once a rewrite of the sector is durable.
+    simulate(20, async {
+        let config = FsConfig {
+            faults: FaultConfig {
+                latent_sector_error: 1.0,
+                sector_size_bytes: 4,
+                ..FaultConfig::none()
+            },
+            ..FsConfig::default()
+        };
+        let fs = disk_of(&[("a", b"abcd")], config);
+        let file = fs.open("a").await.unwrap();
+        let mut buf = [0u8; 4];
+        let error = file.read_at(0, &mut buf).await.unwrap_err();
+        assert!(error.to_string().contains("latent sector error"), "{error}");
+        assert_eq!(kinds(&fs.faults()), vec![FaultKind::LatentSectorError]);
+        fs.set_faults_enabled(false);
+        assert!(file.read_at(0, &mut buf).await.is_err(), "it stays");
+        let image = fs.durable_image();
+        assert_eq!(image.unreadable["a"], [0].into_iter().collect());
+        let rebooted = SimFs::from_image(image, FsConfig::default());
+        let again = rebooted.open("a").await.unwrap();
+        assert!(
+            again.read_at(0, &mut buf).await.is_err(),
+            "at rest across a crash"
+        );
+        again.write_at(0, b"wxyz").await.unwrap();
+        assert_eq!(
+            again.read_at(0, &mut buf).await.unwrap(),
+            4,
+            "the cache covers it"
+        );
+        again.sync().await.unwrap();
+        assert!(rebooted.durable_image().unreadable.is_empty());
+    });
+}
+
+#[test]
+fn misdirected_reads_return_another_sector_once() {
+    // Proves a misdirected read returns the bytes of another sector of the same file (zeros
+    // past its end), names the range it corrupted, and leaves the disk as it was.
+    simulate(21, async {
+        let config = config_with(FaultConfig {
+            misdirected_read: 1.0,
+            sector_size_bytes: 4,
+            ..FaultConfig::none()
+        });
+        let fs = disk_of(&[("a", b"aaaabbbbcccc")], config);
+        let file = fs.open("a").await.unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(file.read_at(4, &mut buf).await.unwrap(), 4);
+        assert_ne!(&buf, b"bbbb");
+        assert!([*b"aaaa", *b"cccc", [0; 4]].contains(&buf), "{buf:?}");
+        let fault = &fs.faults()[0];
+        assert_eq!(fault.kind, FaultKind::MisdirectedRead);
+        assert_eq!(fault.damaged, vec![(4, 8)]);
+        assert!(fault.explains_reads() && !fault.is_damage());
+        assert_eq!(fs.durable_image().files["a"], b"aaaabbbbcccc");
+    });
+}
+
+#[test]
+fn a_reads_scope_draws_only_read_faults_from_its_own_stream() {
+    // Proves the recovery scope injects read faults but no write or sync faults, and draws
+    // from a stream of its own: the faults of a later full scope are those it would have had.
+    simulate(22, async {
+        let faults = FaultConfig {
+            write_error: 0.5,
+            short_read: 0.5,
+            ..FaultConfig::none()
+        };
+        let mut later = Vec::new();
+        for reads_first in [true, false] {
+            let fs = disk_of(&[("a", &[7u8; 64])], config_with(faults.clone()));
+            let file = fs.open("a").await.unwrap();
+            let mut buf = [0u8; 64];
+            if reads_first {
+                fs.set_fault_scope(FaultScope::Reads);
+                for _ in 0..8 {
+                    file.read_at(0, &mut buf).await.unwrap();
+                }
+                for _ in 0..8 {
+                    assert!(file.write_at(0, b"x").await.is_ok(), "no write faults");
+                }
+                assert!(fs.faults().iter().all(|fault| fault.kind.hits_reads()));
+                assert!(!fs.faults().is_empty());
+                fs.set_fault_scope(FaultScope::All);
+            }
+            let before = fs.faults().len();
+            for _ in 0..8 {
+                let _ = file.read_at(0, &mut buf).await;
+                let _ = file.write_at(0, b"y").await;
+            }
+            let shown: Vec<(FaultKind, String)> = fs.faults()[before..]
+                .iter()
+                .map(|fault| (fault.kind, fault.detail.clone()))
+                .collect();
+            later.push(shown);
+        }
+        assert!(!later[1].is_empty());
+        assert_eq!(later[0], later[1]);
+    });
+}
