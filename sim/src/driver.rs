@@ -50,6 +50,8 @@ mod stream {
     pub const FAULTS: u64 = 2;
     pub const LATENCY: u64 = 3;
     pub const CHECKPOINTER: u64 = 4;
+    /// Where files end inside writes at each crash.
+    pub const CUTS: u64 = 5;
     pub const CLIENT: u64 = 1 << 16;
 }
 
@@ -396,6 +398,7 @@ async fn simulate(
         hub,
     };
     let mut crash_rng = stream_rng(seed, stream::CRASH);
+    let mut cut_rng = stream_rng(seed, stream::CUTS);
     {
         let mut hub_state = hub.lock();
         hub_state.recording = options.record_crash_points;
@@ -501,13 +504,18 @@ async fn simulate(
         absorb_fs(run, &fs, phase_number, &mut damage);
         drop(engine);
 
+        let random = |crash_rng: &mut ChaCha8Rng, cut_rng: &mut ChaCha8Rng| {
+            let mut decisions = crash_point.random_decisions(crash_rng, &scenario.crash.fates);
+            crash_point.random_cuts(&mut decisions, cut_rng, &scenario.crash.fates);
+            decisions
+        };
         let decisions = match planned.map(|planned| &planned.fates) {
             Some(Fates::AllVanish) => crash_point.all_vanish(),
             Some(Fates::AllSurvive) => crash_point.all_survive(),
-            Some(fates) => fates.decisions(&crash_point).unwrap_or_else(|| {
-                crash_point.random_decisions(&mut crash_rng, &scenario.crash.fates)
-            }),
-            None => crash_point.random_decisions(&mut crash_rng, &scenario.crash.fates),
+            Some(fates) => fates
+                .decisions(&crash_point)
+                .unwrap_or_else(|| random(&mut crash_rng, &mut cut_rng)),
+            None => random(&mut crash_rng, &mut cut_rng),
         };
         record_phase(
             run,

@@ -18,8 +18,10 @@
 //!   is chosen by [`CrashDecisions`]: each unsynced write survives, vanishes, or is torn at
 //!   sector granularity (each sector of it old, new or garbage, sectors aligned to absolute
 //!   file offsets, like SQLite's crash VFS and FoundationDB); each `set_len` survives or
-//!   vanishes; surviving writes land in any order, not only issue order (ALICE); each unsynced
-//!   namespace operation is applied or undone, independently of the others.
+//!   vanishes; surviving writes land in any order, not only issue order (ALICE); a file can
+//!   end part-way through a write that lands whole or torn (its size update stopped at one of
+//!   the write's sectors, as ext4's `i_size` moves page by page: [`SectorFate::Missing`]); each
+//!   unsynced namespace operation is applied or undone, independently of the others.
 //! - **Injected faults** ([`FaultConfig`], each a probability per eligible call, drawn from a
 //!   seeded fault stream, never after a crash, and only inside the current [`FaultScope`]:
 //!   every fault while a phase runs, read faults only while a recovery runs, from a stream of
@@ -81,8 +83,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crashpoint::vfs::{Vfs, VfsFile};
 
 pub use crash::{
-    CrashConfig, CrashDecisions, CrashPoint, DataOp, DiskImage, InodeId, NamespaceOp, PendingOp,
-    SectorFate, WriteFate,
+    missing_is_a_suffix, CrashConfig, CrashDecisions, CrashPoint, DataOp, DiskImage, InodeId,
+    NamespaceOp, PendingOp, SectorFate, WriteFate,
 };
 pub use fault::{FailedSync, FaultConfig, FaultKind, FaultRecord};
 pub use trace::TraceEvent;

@@ -629,6 +629,7 @@ impl Scenario {
         probability("crash.survive", fates.survive)?;
         probability("crash.vanish", fates.vanish)?;
         probability("crash.torn", fates.torn)?;
+        probability("crash.cut", fates.cut)?;
         let sum = fates.survive + fates.vanish + fates.torn;
         if (sum - 1.0).abs() > 1e-9 {
             return Err(InvalidField::new(

@@ -11,7 +11,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fs::{CrashDecisions, CrashPoint, DataOp, FaultKind, SectorFate, WriteFate};
+use crate::fs::{
+    missing_is_a_suffix, CrashDecisions, CrashPoint, DataOp, FaultKind, SectorFate, WriteFate,
+};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
@@ -155,7 +157,7 @@ pub enum Fates {
 }
 
 /// A compact text form of one write's fate: `s` survives, `v` vanishes, `t:` then one letter
-/// per sector (`o` old, `n` new, `g<seed>` garbage, comma separated).
+/// per sector (`o` old, `n` new, `g<seed>` garbage, `m` missing, comma separated).
 fn fate_text(fate: &WriteFate) -> String {
     match fate {
         WriteFate::Survives => "s".to_string(),
@@ -167,6 +169,7 @@ fn fate_text(fate: &WriteFate) -> String {
                     SectorFate::Old => "o".to_string(),
                     SectorFate::New => "n".to_string(),
                     SectorFate::Garbage(seed) => format!("g{seed}"),
+                    SectorFate::Missing => "m".to_string(),
                 })
                 .collect();
             format!("t:{}", parts.join(","))
@@ -185,6 +188,7 @@ fn parse_fate(text: &str) -> Option<WriteFate> {
                 .map(|sector| match sector {
                     "o" => Some(SectorFate::Old),
                     "n" => Some(SectorFate::New),
+                    "m" => Some(SectorFate::Missing),
                     _ => sector
                         .strip_prefix('g')?
                         .parse()
@@ -230,6 +234,7 @@ impl Fates {
                 .all(|(fate, pending)| match (fate, &pending.op) {
                     (WriteFate::Torn(sectors), DataOp::Write { data, .. }) => {
                         !data.is_empty()
+                            && missing_is_a_suffix(sectors)
                             && sectors.len()
                                 == pending.op.sectors_touched(point.sector_size_bytes).count()
                     }
@@ -361,16 +366,27 @@ mod tests {
                     SectorFate::New,
                     SectorFate::Garbage(7),
                 ]),
+                WriteFate::Torn(vec![SectorFate::New, SectorFate::Missing]),
             ],
             namespace_applied: vec![true],
-            order: vec![2, 0, 1],
+            order: vec![2, 0, 3, 1],
         };
         let fates = Fates::explicit(&decisions);
-        assert_eq!(fates.decisions(&point(&[10, 10, 1536], 1)), Some(decisions));
-        assert_eq!(fates.decisions(&point(&[10, 1536], 1)), None);
-        assert_eq!(fates.decisions(&point(&[10, 10, 1536], 0)), None);
+        assert_eq!(
+            fates.decisions(&point(&[10, 10, 1536, 1024], 1)),
+            Some(decisions.clone())
+        );
+        assert_eq!(fates.decisions(&point(&[10, 1536, 1024], 1)), None);
+        assert_eq!(fates.decisions(&point(&[10, 10, 1536, 1024], 0)), None);
         // Same counts, but the torn write now spans one sector, not three.
-        assert_eq!(fates.decisions(&point(&[10, 10, 100], 1)), None);
+        assert_eq!(fates.decisions(&point(&[10, 10, 100, 1024], 1)), None);
+        // A missing sector before a landed one is no place for a file to end.
+        let mut landed_after_missing = decisions;
+        landed_after_missing.fates[3] = WriteFate::Torn(vec![SectorFate::Missing, SectorFate::New]);
+        assert_eq!(
+            Fates::explicit(&landed_after_missing).decisions(&point(&[10, 10, 1536, 1024], 1)),
+            None
+        );
         let json = serde_json::to_string(&fates).unwrap();
         assert_eq!(serde_json::from_str::<Fates>(&json).unwrap(), fates);
     }

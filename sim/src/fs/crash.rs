@@ -118,6 +118,11 @@ pub enum SectorFate {
     /// The whole sector (up to the end of the file) holds bytes from a ChaCha8 stream with
     /// this seed.
     Garbage(u64),
+    /// The sector did not land, and the file's size update stopped before it: the file ends
+    /// at this sector's start (or at the write's offset, if later) unless it was already
+    /// longer, where the sector keeps its old bytes. Missing sectors are always the last ones
+    /// of a torn write: a file can end part-way through an appended write.
+    Missing,
 }
 
 /// What a crash did to one unsynced operation.
@@ -126,8 +131,9 @@ pub enum WriteFate {
     Survives,
     Vanishes,
     /// One fate per sector of [`DataOp::sectors_touched`]; only for non-empty writes. The file
-    /// is extended to the end of the write whatever the sectors' fates (its size reached the
-    /// disk; its data partly did).
+    /// is extended to the end of the write whatever the old, new or garbage sectors' fates (its
+    /// size reached the disk; its data partly did), or only up to its first missing sector
+    /// (its data partly reached the disk; its size did not).
     Torn(Vec<SectorFate>),
 }
 
@@ -145,6 +151,7 @@ pub struct CrashDecisions {
 
 /// Odds of each fate of an unsynced write in [`CrashPoint::random_decisions`]. The defaults are
 /// SQLite's crash VFS: 3/8 written, 3/8 dropped, 1/4 trashed. The three weights are relative.
+/// The `[crash]` section of a scenario file embeds this type.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CrashConfig {
@@ -153,6 +160,9 @@ pub struct CrashConfig {
     pub torn: f64,
     /// Apply surviving writes in a seeded random order rather than issue order.
     pub reorder: bool,
+    /// Of the writes that land whole or torn, the fraction whose file ends inside them: its
+    /// size update stopped at one of their sectors ([`CrashPoint::random_cuts`]).
+    pub cut: f64,
 }
 
 impl Default for CrashConfig {
@@ -162,6 +172,7 @@ impl Default for CrashConfig {
             vanish: 0.375,
             torn: 0.25,
             reorder: true,
+            cut: 0.125,
         }
     }
 }
@@ -182,6 +193,9 @@ impl CrashConfig {
         }
         if self.survive + self.vanish <= 0.0 {
             return Err("crash weights survive and vanish are both 0".to_string());
+        }
+        if !(0.0..=1.0).contains(&self.cut) {
+            return Err(format!("crash cut = {} is not in [0, 1]", self.cut));
         }
         Ok(())
     }
@@ -282,10 +296,42 @@ impl CrashPoint {
         }
     }
 
+    /// Lets files end inside writes: each write that lands whole or torn is, with probability
+    /// `config.cut`, cut at one of its sectors (drawn uniformly): that sector and the later
+    /// ones become [`SectorFate::Missing`], the earlier ones keep their fates (a whole write's
+    /// are new). Drawn from its own stream, so the other crash draws do not move.
+    pub fn random_cuts(
+        &self,
+        decisions: &mut CrashDecisions,
+        rng: &mut ChaCha8Rng,
+        config: &CrashConfig,
+    ) {
+        if config.cut <= 0.0 {
+            return;
+        }
+        for (pending, fate) in self.pending.iter().zip(decisions.fates.iter_mut()) {
+            let sectors = pending.op.sectors_touched(self.sector_size_bytes);
+            let count = (sectors.end - sectors.start) as usize;
+            if count == 0 || *fate == WriteFate::Vanishes || !rng.gen_bool(config.cut) {
+                continue;
+            }
+            let at = rng.gen_range(0..count);
+            let mut fates = match fate {
+                WriteFate::Torn(fates) => fates.clone(),
+                _ => vec![SectorFate::New; count],
+            };
+            for sector in &mut fates[at..] {
+                *sector = SectorFate::Missing;
+            }
+            *fate = WriteFate::Torn(fates);
+        }
+    }
+
     /// Builds the disk a crash with `decisions` leaves, and the crash faults it took: one
     /// `undone-namespace-op` per namespace operation not applied, one `lost-write` per vanished
-    /// operation, one `torn-write` per torn write, and one `reordered-write` per file whose
-    /// surviving writes landed out of issue order.
+    /// operation, one `torn-write` per torn write (`cut-write` when its file may end inside
+    /// it), and one `reordered-write` per file whose surviving writes landed out of issue
+    /// order.
     ///
     /// Namespace operations are applied first, in issue order (a rename or remove of a name the
     /// image lacks does nothing); then data operations in `decisions.order`, each to its inode if
@@ -336,6 +382,9 @@ impl CrashPoint {
             let (kind, detail) = match fate {
                 WriteFate::Survives => continue,
                 WriteFate::Vanishes => (FaultKind::LostWrite, lost_detail(pending)),
+                WriteFate::Torn(sectors) if sectors.contains(&SectorFate::Missing) => {
+                    (FaultKind::CutWrite, torn_detail(sectors))
+                }
                 WriteFate::Torn(sectors) => (FaultKind::TornWrite, torn_detail(sectors)),
             };
             faults.push(FaultRecord {
@@ -466,6 +515,11 @@ impl CrashPoint {
                     "a torn write needs one fate per sector it touches (op #{})",
                     pending.seq
                 );
+                assert!(
+                    missing_is_a_suffix(sectors),
+                    "only the last sectors of a torn write can be missing (op #{})",
+                    pending.seq
+                );
             }
         }
     }
@@ -491,6 +545,7 @@ fn torn_detail(sectors: &[SectorFate]) -> String {
             SectorFate::Old => "old",
             SectorFate::New => "new",
             SectorFate::Garbage(_) => "garbage",
+            SectorFate::Missing => "missing",
         })
         .collect();
     let more = if sectors.len() > 32 { ", ..." } else { "" };
@@ -528,16 +583,21 @@ fn apply_torn_write(
     sectors: &[SectorFate],
     sector_size_bytes: u64,
 ) {
-    let end = offset + data.len() as u64;
-    if (bytes.len() as u64) < end {
-        bytes.resize(end as usize, 0);
-    }
     let first = offset / sector_size_bytes;
+    let end = offset + data.len() as u64;
+    // The size update reaches the first missing sector, or the write's end.
+    let size = match sectors.iter().position(|fate| *fate == SectorFate::Missing) {
+        Some(missing) => ((first + missing as u64) * sector_size_bytes).clamp(offset, end),
+        None => end,
+    };
+    if (bytes.len() as u64) < size {
+        bytes.resize(size as usize, 0);
+    }
     for (number, fate) in (first..).zip(sectors) {
         let sector_start = number * sector_size_bytes;
         let sector_end = sector_start + sector_size_bytes;
         match fate {
-            SectorFate::Old => {}
+            SectorFate::Old | SectorFate::Missing => {}
             SectorFate::New => {
                 let low = sector_start.max(offset);
                 let high = sector_end.min(end);
@@ -551,6 +611,17 @@ fn apply_torn_write(
             }
         }
     }
+}
+
+/// Whether no sector after a missing one landed: the size of a file stops at one place.
+pub fn missing_is_a_suffix(sectors: &[SectorFate]) -> bool {
+    let missing = sectors
+        .iter()
+        .position(|fate| *fate == SectorFate::Missing)
+        .unwrap_or(sectors.len());
+    sectors[missing..]
+        .iter()
+        .all(|fate| *fate == SectorFate::Missing)
 }
 
 /// The files a crash left (or a test built): names and bytes, nothing pending, and the sectors

@@ -129,7 +129,7 @@ impl FaultConfig {
 }
 
 /// What kind of fault happened. The first nine are injected by the running file system; the
-/// last four are chosen when a crash image is built ([`super::CrashPoint::materialize`]).
+/// last five are chosen when a crash image is built ([`super::CrashPoint::materialize`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
@@ -143,13 +143,14 @@ pub enum FaultKind {
     LatentSectorError,
     MisdirectedRead,
     TornWrite,
+    CutWrite,
     LostWrite,
     ReorderedWrite,
     UndoneNamespaceOp,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 13] = [
+    pub const ALL: [FaultKind; 14] = [
         FaultKind::WriteError,
         FaultKind::NoSpace,
         FaultKind::MisdirectedWrite,
@@ -160,6 +161,7 @@ impl FaultKind {
         FaultKind::LatentSectorError,
         FaultKind::MisdirectedRead,
         FaultKind::TornWrite,
+        FaultKind::CutWrite,
         FaultKind::LostWrite,
         FaultKind::ReorderedWrite,
         FaultKind::UndoneNamespaceOp,
@@ -177,6 +179,7 @@ impl FaultKind {
             FaultKind::LatentSectorError => "latent-sector-error",
             FaultKind::MisdirectedRead => "misdirected-read",
             FaultKind::TornWrite => "torn-write",
+            FaultKind::CutWrite => "cut-write",
             FaultKind::LostWrite => "lost-write",
             FaultKind::ReorderedWrite => "reordered-write",
             FaultKind::UndoneNamespaceOp => "undone-namespace-op",

@@ -118,6 +118,92 @@ fn torn_extending_write_keeps_the_new_length() {
 }
 
 #[test]
+fn a_file_can_end_inside_an_appended_write() {
+    // Proves a cut write leaves its file ending at the first missing sector (its earlier
+    // sectors landed), that missing sectors keep old bytes where the file was already longer,
+    // and that the crash reports a cut write.
+    simulate(23, async {
+        let config = FsConfig {
+            faults: FaultConfig {
+                sector_size_bytes: 4,
+                ..FaultConfig::none()
+            },
+            ..FsConfig::default()
+        };
+        let fs = disk_with("a", b"AAAAAA", config);
+        let file = fs.open("a").await.unwrap();
+        file.write_at(2, b"BBBBBBBBBB").await.unwrap();
+        let point = fs.crash_point();
+        let cut = |fates: Vec<SectorFate>| CrashDecisions {
+            fates: vec![WriteFate::Torn(fates)],
+            namespace_applied: vec![],
+            order: vec![0],
+        };
+        let (image, faults) = point.materialize(&cut(vec![
+            SectorFate::New,
+            SectorFate::New,
+            SectorFate::Missing,
+        ]));
+        assert_eq!(
+            image.files["a"], b"AABBBBBB",
+            "ends at the first missing sector"
+        );
+        assert_eq!(kinds(&faults), vec![FaultKind::CutWrite]);
+        assert_eq!(faults[0].detail, "sectors [new, new, missing]");
+        let (image, _) = point.materialize(&cut(vec![
+            SectorFate::New,
+            SectorFate::Missing,
+            SectorFate::Missing,
+        ]));
+        assert_eq!(image.files["a"], b"AABBAA", "the file was already longer");
+        let (image, _) = point.materialize(&cut(vec![SectorFate::Missing; 3]));
+        assert_eq!(image.files["a"], b"AAAAAA");
+    });
+}
+
+#[test]
+fn random_cuts_end_files_only_inside_writes_that_land() {
+    // Proves the cut draw leaves vanished writes alone, cuts landing ones at one sector with
+    // everything after it missing, and never cuts with a rate of 0.
+    let config = CrashConfig {
+        cut: 1.0,
+        ..CrashConfig::default()
+    };
+    simulate(24, async {
+        let fs = SimFs::new(FsConfig {
+            faults: FaultConfig {
+                sector_size_bytes: 4,
+                ..FaultConfig::none()
+            },
+            ..FsConfig::default()
+        });
+        let file = fs.create("a").await.unwrap();
+        for round in 0..6u64 {
+            file.write_at(round * 16, &[1u8; 16]).await.unwrap();
+        }
+        let point = fs.crash_point();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut decisions = point.all_survive();
+        decisions.fates[1] = WriteFate::Vanishes;
+        point.random_cuts(&mut decisions, &mut rng, &config);
+        assert_eq!(decisions.fates[1], WriteFate::Vanishes);
+        for (index, fate) in decisions.fates.iter().enumerate().filter(|(i, _)| *i != 1) {
+            let WriteFate::Torn(sectors) = fate else {
+                panic!("write {index} was not cut: {fate:?}");
+            };
+            assert!(sectors.contains(&SectorFate::Missing) && missing_is_a_suffix(sectors));
+        }
+        let mut untouched = point.all_survive();
+        let none = CrashConfig {
+            cut: 0.0,
+            ..CrashConfig::default()
+        };
+        point.random_cuts(&mut untouched, &mut rng, &none);
+        assert_eq!(untouched, point.all_survive());
+    });
+}
+
+#[test]
 fn surviving_writes_may_land_out_of_order() {
     // Proves a reordered crash lets an older write overwrite a newer one, and reports it.
     simulate(4, async {
