@@ -223,7 +223,9 @@ fn absorb_fs(run: &RefCell<SeedRun>, fs: &SimFs, phase: u32, damage: &mut Vec<Fa
             .faults
             .entry(fault.kind.name().to_string())
             .or_default() += 1;
-        if fault.is_damage() {
+        // A misdirected read is not damage at rest, but what the engine did with the bytes it
+        // got (fall back to an older header, cut the log) lasts.
+        if fault.explains_reads() {
             damage.push(fault.clone());
         }
     }
@@ -633,8 +635,14 @@ async fn recover_and_judge(
         None => FaultScope::Off,
     };
     fs.set_fault_scope(scope);
-    hub.lock().fs = Some(fs.clone());
-    let header_written_max = hub.lock().header_written_max;
+    let header_written_max = {
+        let mut hub_state = hub.lock();
+        hub_state.fs = Some(fs.clone());
+        // The crashed phase's trigger must not fire inside recovery (which checkpoints when
+        // it has to create the database again).
+        hub_state.target = None;
+        hub_state.header_written_max
+    };
     let facts = CrashFacts {
         crash_index: check.crash_index,
         damage,

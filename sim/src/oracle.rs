@@ -11,8 +11,8 @@
 //! that prefix holds every commit acknowledged durable, unless injected damage explains where
 //! the log ended: damaged bytes of the log from the recovered log end up to the end of the
 //! first lost commit's record ([`excusing_loss`]), or, when recovery used a checkpoint older
-//! than the newest header written, damage to a header slot ([`header_damage`]). Excuses always
-//! name the faults.
+//! than the newest header written (or found no header and created the database again), damage
+//! to a header slot ([`header_damage`]). Excuses always name the faults.
 
 use crashpoint::format::header::{self, HeaderChoice, HEADER_BYTES, HEADER_SLOT_OFFSETS};
 use crashpoint::{Engine, Error, Lsn, Options, RecoveryReport};
@@ -140,8 +140,8 @@ fn excusing_loss(
 
 /// The injected damage to a header slot of the data file. It can send recovery back to an
 /// older checkpoint whose log the engine had already trimmed when the newer header was
-/// written, so the log ends where the trimmed part begins: durable commits lost, not
-/// corruption.
+/// written, so the log ends where the trimmed part begins, or leave no header to read at all,
+/// so the engine creates the database again: durable commits lost, not corruption.
 fn header_damage(damage: &[FaultRecord]) -> Vec<FaultRecord> {
     damage
         .iter()
@@ -305,7 +305,7 @@ pub async fn recover_and_check(
             .all(|lsn| !model.acknowledged_after_fsync_error.contains_key(lsn));
         let mut log_damage =
             excusing_loss(report.log_end, first_end, fsync_errors_excuse, facts.damage);
-        if report.checkpoint_count < facts.header_written_max {
+        if report.created || report.checkpoint_count < facts.header_written_max {
             log_damage.extend(header_damage(facts.damage));
         }
         if log_damage.is_empty() {

@@ -49,7 +49,7 @@ impl PointFacts {
             .faults
             .iter()
             .filter(|(phase, fault)| {
-                fault.is_damage()
+                fault.explains_reads()
                     && (*phase < point.phase
                         || (*phase == point.phase && fault.index <= point.io_index))
             })

@@ -263,7 +263,8 @@ impl FaultRecord {
     }
 
     /// A fault that can explain what a read found: durable damage, or a read that returned
-    /// bytes from elsewhere (which explains only what the same disk session read).
+    /// bytes from elsewhere (which the engine may have acted on: fallen back to an older
+    /// header, cut the log there).
     pub fn explains_reads(&self) -> bool {
         self.is_damage() || (self.kind == FaultKind::MisdirectedRead && !self.damaged.is_empty())
     }
@@ -293,7 +294,19 @@ impl fmt::Display for FaultRecord {
             f,
             "#{} {} {:?} [{}, +{}): {}",
             self.index, self.kind, self.file, self.offset, self.len, self.detail
-        )
+        )?;
+        // Where the damage is, when the call's own range does not say (a sync has none).
+        if self.len == 0 && !self.damaged.is_empty() {
+            let shown: Vec<String> = self
+                .damaged
+                .iter()
+                .take(3)
+                .map(|(start, end)| format!("[{start}, {end})"))
+                .collect();
+            let more = if self.damaged.len() > 3 { ", ..." } else { "" };
+            write!(f, " at {}{more}", shown.join(", "))?;
+        }
+        Ok(())
     }
 }
 
