@@ -447,25 +447,52 @@ impl Scenario {
 
     /// The concrete scenario for `seed`. For a swarm scenario: each fault rate is off with
     /// probability 1/2, else uniform in [0, configured rate]; the sync mode and crash mode are
-    /// drawn from all three; cache_pages is uniform in [8, configured]. The result has `swarm`
-    /// off, so drawing again from it is a no-op. Other scenarios come back unchanged.
+    /// drawn from all three; cache_pages is uniform in [8, configured]; the sector size is any
+    /// power of two from 64 bytes up to the configured one, the log segment size any power of
+    /// two from 4 KiB to 64 KiB; and one seed in four draws a tiny tree: 1 to 16 keys (a page
+    /// or a few) under misdirected writes up to four times the configured rate, where a
+    /// misdirected write in a small data file lands on live translation and page blocks. The
+    /// result has `swarm` off, so drawing again from it is a no-op. Other scenarios come back
+    /// unchanged.
     pub fn for_seed(&self, seed: u64) -> Scenario {
         let mut concrete = self.clone();
         if !self.swarm {
             return concrete;
         }
-        let mut random = ChaCha8Rng::seed_from_u64(seed ^ SWARM_SEED_SALT);
         // The draw order is part of the replay contract: changing it changes every swarm seed.
-        for (_, rate) in concrete.faults.rates_mut() {
-            *rate = if random.gen_bool(0.5) {
+        // Draws added after the first seven rates come from a second stream, so the first
+        // stream's draws stay where they were.
+        let mut random = ChaCha8Rng::seed_from_u64(seed ^ SWARM_SEED_SALT);
+        let mut wider = random.clone();
+        wider.set_stream(1);
+        for (name, rate) in concrete.faults.rates_mut() {
+            let stream = if FIRST_STREAM_RATES.contains(&name) {
+                &mut random
+            } else {
+                &mut wider
+            };
+            *rate = if stream.gen_bool(0.5) {
                 0.0
             } else {
-                *rate * random.gen::<f64>()
+                *rate * stream.gen::<f64>()
             };
         }
         concrete.engine.sync_mode = *SyncModeName::ALL.choose(&mut random).expect("not empty");
         concrete.engine.cache_pages = random.gen_range(CACHE_PAGES_MIN..=self.engine.cache_pages);
         concrete.crash.mode = *CrashMode::ALL.choose(&mut random).expect("not empty");
+
+        let sector_sizes: Vec<u64> = (SECTOR_SIZE_MIN.trailing_zeros()
+            ..=self.faults.sector_size_bytes.trailing_zeros())
+            .map(|shift| 1u64 << shift)
+            .collect();
+        concrete.faults.sector_size_bytes = *sector_sizes.choose(&mut wider).expect("not empty");
+        concrete.engine.log_segment_bytes = 1 << wider.gen_range(12..=16);
+        if wider.gen_ratio(1, 4) {
+            concrete.workload.keys =
+                wider.gen_range(1..=TINY_TREE_KEYS_MAX.min(self.workload.keys));
+            concrete.faults.misdirected_write =
+                (self.faults.misdirected_write * 4.0 * wider.gen::<f64>()).min(1.0);
+        }
         concrete.swarm = false;
         concrete
     }
@@ -583,7 +610,7 @@ impl Scenario {
         in_range(
             "faults.sector_size_bytes",
             faults.sector_size_bytes,
-            64,
+            SECTOR_SIZE_MIN,
             crashpoint::allocator::BLOCK_ALIGNMENT_BYTES,
         )?;
         if !faults.sector_size_bytes.is_power_of_two() {
@@ -654,6 +681,20 @@ impl Scenario {
 
 /// The engine refuses smaller caches; swarm draws never go below it either.
 const CACHE_PAGES_MIN: usize = 8;
+/// The smallest sector a scenario may ask for.
+const SECTOR_SIZE_MIN: u64 = 64;
+/// A swarm tiny tree has at most this many keys.
+const TINY_TREE_KEYS_MAX: u64 = 16;
+/// The rates swarm draws from its first stream, in the order it always has.
+const FIRST_STREAM_RATES: [&str; 7] = [
+    "write_error",
+    "no_space",
+    "misdirected_write",
+    "lying_fsync",
+    "fsync_error",
+    "short_read",
+    "bit_rot",
+];
 /// Bounds that keep one seed cheap and every buffer in the driver bounded.
 const WRITES_PER_TRANSACTION_MAX: u32 = 1_000;
 const KEYS_MAX: u64 = 1 << 32;
@@ -952,6 +993,48 @@ mod tests {
             (error.line(), error.field()),
             (Some(3), Some("faults.bit_rott"))
         );
+    }
+
+    // Swarm reaches what only a hand-written scenario did: tiny trees under heavy
+    // misdirected writes, every allowed sector size, segment sizes across a range, and every
+    // draw is a valid scenario.
+    #[test]
+    fn swarm_draws_tiny_trees_and_every_sector_size() {
+        let swarm = parse(
+            "swarm = true\n[workload]\nkeys = 300\n[faults]\nmisdirected_write = 0.02\n\
+             bit_rot = 0.02\n",
+        )
+        .unwrap();
+        let draws: Vec<Scenario> = (0..400).map(|seed| swarm.for_seed(seed)).collect();
+        for draw in &draws {
+            draw.validate()
+                .unwrap_or_else(|invalid| panic!("{}", invalid.message));
+        }
+        let tiny: Vec<&Scenario> = draws
+            .iter()
+            .filter(|draw| draw.workload.keys <= TINY_TREE_KEYS_MAX)
+            .collect();
+        assert!(
+            (60..=140).contains(&tiny.len()),
+            "{} of 400 draws are tiny trees",
+            tiny.len()
+        );
+        assert!(tiny
+            .iter()
+            .any(|draw| draw.faults.misdirected_write > 0.02 && draw.workload.keys <= 4));
+        assert!(draws
+            .iter()
+            .all(|draw| draw.workload.keys == 300 || draw.workload.keys <= TINY_TREE_KEYS_MAX));
+        let sectors: std::collections::BTreeSet<u64> = draws
+            .iter()
+            .map(|draw| draw.faults.sector_size_bytes)
+            .collect();
+        assert_eq!(sectors, [64, 128, 256, 512].into_iter().collect());
+        let segments: std::collections::BTreeSet<u64> = draws
+            .iter()
+            .map(|draw| draw.engine.log_segment_bytes)
+            .collect();
+        assert_eq!(segments.len(), 5);
     }
 
     // for_seed leaves non-swarm scenarios alone and keeps swarm draws within the configured caps.
