@@ -7,6 +7,7 @@
 //! purpose (workload per client and phase, faults and latency per phase, crash choices).
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Duration;
@@ -15,15 +16,13 @@ use crashpoint::{Canary, CheckpointStep, Engine, Options};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::fs::{DiskImage, FaultRecord, FaultScope, FsConfig, SimFs, TraceEvent};
+use crate::fs::{CrashPoint, DiskImage, FaultRecord, FaultScope, FsConfig, SimFs, TraceEvent};
 use crate::hub::{now_nanos, CrashTarget, Hub, RecordedPoint, SimClock, TimelineEvent};
 use crate::model::{digest, Model};
 use crate::oracle::{self, CrashFacts, Verdict};
 use crate::outcome::{Failure, FailureKind, SeedOutcome};
 use crate::scenario::{CrashMode, Scenario};
-use crate::schedule::{
-    Fates, Operation, PhaseSchedule, PlannedCrash, PlannedDamage, PlannedFault, Schedule,
-};
+use crate::schedule::{planned_faults, Fates, Operation, PhaseSchedule, PlannedCrash, Schedule};
 use crate::workload::{self, ClientContext, PhaseFlags, SimEngine};
 
 /// Simulated time one seed may take before it counts as a hang.
@@ -448,6 +447,7 @@ async fn simulate(
         if let Some(planned) = planned {
             fs.set_fault_plan(Some(planned.fault_plan().map_err(configuration)?));
         }
+        let phase_start_io = fs.io_count();
         let phase_record = options.record_schedule.then(|| PhaseSchedule {
             crash: planned_crash(&target, crash_after),
             ..PhaseSchedule::default()
@@ -482,7 +482,16 @@ async fn simulate(
         run.borrow_mut().outcome.transactions += flags.transactions.get();
         let failure = hub.lock().failure.take();
         if let Some(failure) = failure {
-            record_phase(run, hub, &fs, phase_record, None, phase_number, clients);
+            record_phase(
+                run,
+                hub,
+                &fs,
+                phase_record,
+                None,
+                phase_start_io,
+                phase_number,
+                clients,
+            );
             absorb_fs(run, &fs, phase_number, &mut damage);
             return Err(failure);
         }
@@ -519,28 +528,39 @@ async fn simulate(
                 .unwrap_or_else(|| random(&mut crash_rng, &mut cut_rng)),
             None => random(&mut crash_rng, &mut cut_rng),
         };
+        let (mut image, mut crash_faults) = crash_point.materialize(&decisions);
         record_phase(
             run,
             hub,
             &fs,
             phase_record,
-            Some(&decisions),
+            Some((&decisions, &crash_point, &image)),
+            phase_start_io,
             phase_number,
             clients,
         );
-        let (mut image, mut crash_faults) = crash_point.materialize(&decisions);
-        // Planned damage is rot pinned to the disk: it damages durable data like any rot.
+        // Planned damage is rot pinned to the disk: it damages durable data like any rot, at
+        // the bytes it landed on.
         for pinned in planned.map_or(&[][..], |planned| &planned.damage) {
-            pinned.apply(&mut image);
+            let Some((file, flips)) = pinned.apply(&mut image) else {
+                continue;
+            };
+            let shown: Vec<String> = flips
+                .iter()
+                .map(|(offset, mask)| format!("{offset}^{mask:#04x}"))
+                .collect();
             let rot = FaultRecord {
                 index: 0,
                 kind: crate::fs::FaultKind::BitRot,
-                file: pinned.file.clone(),
-                offset: pinned.flips.first().map_or(0, |flip| flip.0),
-                len: pinned.flips.len() as u64,
-                detail: format!("planned damage before recovery: {}", pinned.describe()),
-                damaged: pinned
-                    .flips
+                file,
+                offset: flips.first().map_or(0, |flip| flip.0),
+                len: flips.len() as u64,
+                detail: format!(
+                    "planned damage before recovery ({}): flipped bits at {}",
+                    pinned.describe(),
+                    shown.join(", ")
+                ),
+                damaged: flips
                     .iter()
                     .map(|&(offset, _)| (offset, offset + 1))
                     .collect(),
@@ -571,6 +591,10 @@ async fn simulate(
             disk_phase: phase_number + 1,
             crash_index: Some(crash_index),
             durable_checkpoint,
+            fault_plan: planned
+                .map(PhaseSchedule::recovery_fault_plan)
+                .transpose()
+                .map_err(configuration)?,
         };
         match recover_and_judge(&context, check, &mut damage).await? {
             Some(recovered) => {
@@ -597,6 +621,8 @@ struct Check {
     crash_index: Option<u32>,
     /// The newest valid header in the truly durable bytes at the crash.
     durable_checkpoint: Option<u64>,
+    /// A schedule's faults for the recovery's disk, instead of the rates.
+    fault_plan: Option<BTreeMap<u64, crate::fs::FaultKind>>,
 }
 
 /// A recovery the oracle passed: the engine on its new disk, and the state it holds.
@@ -624,10 +650,13 @@ async fn recover_and_judge(
         hub,
         ..
     } = *context;
+    // A recorded schedule pins recovery's rot to the log record it hit in the crash image.
+    let crash_image = run.borrow().schedule.is_some().then(|| check.image.clone());
     let fs = SimFs::from_image(
         check.image,
         fs_config(scenario, seed, check.disk_phase, options.record_trace),
     );
+    fs.set_fault_plan(check.fault_plan);
     // A crash recovery reads with read faults on (rot, latent sector errors and misdirected
     // reads can meet it, the log included); the reopen after the clean close is quiet.
     let scope = match check.crash_index {
@@ -652,6 +681,17 @@ async fn recover_and_judge(
     let verdict =
         oracle::recover_and_check(fs.clone(), context.engine_options.clone(), hub, &facts).await;
     run.borrow_mut().outcome.states_checked += 1;
+    if let (Some(image), Some(_)) = (&crash_image, check.crash_index) {
+        let faults = planned_faults(&fs.faults(), Some(image), false);
+        if let Some(last) = run
+            .borrow_mut()
+            .schedule
+            .as_mut()
+            .and_then(|schedule| schedule.phases.last_mut())
+        {
+            last.recovery_faults = faults;
+        }
+    }
     let phase = check.disk_phase - 1;
     note_check(hub, phase, &verdict);
     match verdict {
@@ -677,33 +717,30 @@ async fn recover_and_judge(
     }
 }
 
-/// Completes the recorded schedule entry of a crash phase.
+/// Completes the recorded schedule entry of a crash phase: its faults (those after
+/// `phase_start_io`, the calls before it being the recovery that made the disk), rot pinned to
+/// the log record it hit in the crash `image`, the crash decisions and the clients' operations.
+#[allow(clippy::too_many_arguments)]
 fn record_phase(
     run: &RefCell<SeedRun>,
     hub: &Hub,
     fs: &SimFs,
     record: Option<PhaseSchedule>,
-    decisions: Option<&crate::fs::CrashDecisions>,
+    crash: Option<(&crate::fs::CrashDecisions, &CrashPoint, &DiskImage)>,
+    phase_start_io: u64,
     phase: u32,
     clients: u32,
 ) {
     let Some(mut record) = record else { return };
-    record.fates = decisions.map_or(Fates::Random, Fates::explicit);
-    record.faults = fs
+    record.fates = crash.map_or(Fates::Random, |(decisions, point, _)| {
+        Fates::explicit(decisions, point)
+    });
+    let faults: Vec<FaultRecord> = fs
         .faults()
-        .iter()
-        .map(|fault| {
-            let flips = fault.bit_flips();
-            PlannedFault {
-                call: fault.index,
-                kind: fault.kind.name().to_string(),
-                rot: (!flips.is_empty()).then(|| PlannedDamage {
-                    file: fault.file.clone(),
-                    flips,
-                }),
-            }
-        })
+        .into_iter()
+        .filter(|fault| fault.index > phase_start_io)
         .collect();
+    record.faults = planned_faults(&faults, crash.map(|(_, _, image)| image), true);
     record.clients = take_recorded_operations(hub, phase, clients);
     if let Some(schedule) = run.borrow_mut().schedule.as_mut() {
         schedule.phases.push(record);
@@ -887,6 +924,7 @@ async fn quiet_phase(
         disk_phase: phase_number + 1,
         crash_index: None,
         durable_checkpoint,
+        fault_plan: None,
     };
     match recover_and_judge(context, check, damage).await? {
         Some(recovered) => {

@@ -56,7 +56,7 @@ fn every_canary_is_caught_within_200_seeds() {
     for canary in Canary::ALL {
         match first_failing_seed(canary) {
             Some((seed, failure)) => println!(
-                "canary {:<26} caught by {:<22} after {:>3} seeds: {failure}",
+                "canary {:<30} caught by {:<22} after {:>3} seeds: {failure}",
                 canary.name(),
                 scenario_for(canary),
                 seed + 1

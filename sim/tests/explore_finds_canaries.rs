@@ -93,7 +93,7 @@ mod canaries {
         for canary in Canary::ALL {
             match first_failing_seed(canary) {
                 Some((seed, failed, checked, first)) => println!(
-                    "canary {:<26} {:<22} seed {seed}: {failed} of {checked} states fail; {first}",
+                    "canary {:<30} {:<22} seed {seed}: {failed} of {checked} states fail; {first}",
                     canary.name(),
                     scenario_for(canary),
                 ),

@@ -73,7 +73,7 @@ fn every_canary_shrinks_to_a_small_case_that_replays() {
         let shrunk =
             shrink(&scenario, seed, Some(canary.name().to_string()), 1500).expect("shrinks");
         println!(
-            "canary {:<26} {} seed {seed}: transactions {} -> {}, faults {} -> {}, I/O ops {} -> {} ({} replays)",
+            "canary {:<30} {} seed {seed}: transactions {} -> {}, faults {} -> {}, I/O ops {} -> {} ({} replays)",
             canary.name(),
             scenario.name,
             shrunk.before.transactions,
