@@ -126,7 +126,7 @@ impl PlannedDamage {
         let (file, flips) = match self.record {
             Some(back) => {
                 let places = commit_records(image);
-                let index = places.len().checked_sub(1 + back as usize).unwrap_or(0);
+                let index = places.len().saturating_sub(1 + back as usize);
                 let place = places.get(index)?;
                 let flips = self
                     .flips

@@ -498,7 +498,6 @@ async fn workload(seed: u64) -> (u64, Vec<TraceEvent>, CrashPoint) {
         fault_seed: seed,
         latency_seed: seed.wrapping_add(1),
         record_trace: true,
-        ..FsConfig::default()
     };
     let fs = SimFs::new(config);
     let mut handles = Vec::new();
