@@ -148,6 +148,8 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         recovery: RecoveryReport,
     ) -> Self {
         let next_txn_id = log.next_lsn();
+        let mut log = log;
+        log.retry_failed_sync = options.planted(crate::options::Canary::RetryLogFsync);
         Self {
             vfs,
             clock,
@@ -402,7 +404,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                     self.log_logical_commit(&mut state, txn_id, writes)?
                 }
             };
-            self.observer.commit_logged(lsn, &writes);
+            self.observer.commit_logged(lsn, Lsn(end), &writes);
             if let Err(error) = self.evict(&mut state).await {
                 // The pages stay cached and dirty; the commit itself is intact.
                 tracing::debug!(%error, "eviction failed");

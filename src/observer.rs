@@ -70,7 +70,8 @@ pub trait Observer: Send + Sync + 'static {
 
     /// A commit record was appended to the log buffer at `lsn` and applied to the tree. Called
     /// in LSN order, before the commit is durable.
-    fn commit_logged(&self, _lsn: Lsn, _writes: &[Write]) {}
+    /// `end` is one past the record's last byte.
+    fn commit_logged(&self, _lsn: Lsn, _end: Lsn, _writes: &[Write]) {}
 }
 
 /// An observer that ignores everything.

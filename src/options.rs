@@ -46,10 +46,21 @@ pub enum Canary {
     /// Physical log: recovery rolls the logical log forward first and restores the
     /// before-images after it, over the replayed pages.
     RestoreAfterRollForward,
+    /// Recovery's log scan skips record checksums in sealed segments (those with a later
+    /// segment after them): they were fsynced whole before the next one was created, so it
+    /// assumes no crash can have damaged them, forgetting damage at rest.
+    SkipSealedLogChecksum,
+    /// The log retries a failed fsync and, when the retry succeeds, counts its records as
+    /// durable and goes on acknowledging commits: the "fsyncgate" mistake (the kernel may have
+    /// dropped the dirty data the first fsync failed to write) that PostgreSQL's rule forbids.
+    RetryLogFsync,
+    /// Recovery reports a log record that the end of its file cuts short as corruption: it
+    /// assumes a file's size reaches the disk only together with the data written there.
+    TruncatedRecordIsCorruption,
 }
 
 impl Canary {
-    pub const ALL: [Canary; 10] = [
+    pub const ALL: [Canary; 13] = [
         Canary::SkipDataFsync,
         Canary::HeaderBeforePages,
         Canary::TrimLogBeforeHeader,
@@ -60,6 +71,9 @@ impl Canary {
         Canary::ControlFileBeforeCheckpointRecord,
         Canary::PageBeforeImage,
         Canary::RestoreAfterRollForward,
+        Canary::SkipSealedLogChecksum,
+        Canary::RetryLogFsync,
+        Canary::TruncatedRecordIsCorruption,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +88,9 @@ impl Canary {
             Canary::ControlFileBeforeCheckpointRecord => "control-file-before-checkpoint-record",
             Canary::PageBeforeImage => "page-before-before-image",
             Canary::RestoreAfterRollForward => "restore-after-roll-forward",
+            Canary::SkipSealedLogChecksum => "skip-sealed-log-checksum",
+            Canary::RetryLogFsync => "retry-log-fsync",
+            Canary::TruncatedRecordIsCorruption => "truncated-record-is-corruption",
         }
     }
 

@@ -149,7 +149,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             tracing::warn!(warning, "an anchor slot failed to verify; using the other");
         }
         let mut loaded = load_checkpoint(&vfs, &data, file_len, &options, &anchor).await?;
-        let scan = check_log(&vfs, &anchor).await.map_err(|error| {
+        let scan = check_log(&vfs, &anchor, &options).await.map_err(|error| {
             match (&anchor.header_slots, &anchor.header) {
                 (Some(slots), Some(header)) => {
                     blame_damaged_slot(error, slots, anchor.slot, header)
@@ -617,8 +617,13 @@ async fn load_checkpoint<V: Vfs>(
 
 /// Step 3: reads the log from where replay starts and checks the record that identifies the
 /// checkpoint.
-async fn check_log<V: Vfs>(vfs: &V, anchor: &Anchor) -> Result<LogScan> {
-    let scan = reader::scan(vfs, anchor.replay_lsn.0).await?;
+async fn check_log<V: Vfs>(vfs: &V, anchor: &Anchor, options: &Options) -> Result<LogScan> {
+    let scan = reader::scan_with(
+        vfs,
+        anchor.replay_lsn.0,
+        reader::ScanFlaws::planted(options),
+    )
+    .await?;
     let found = scan
         .records
         .iter()

@@ -75,7 +75,7 @@ impl Observer for CrashAtEveryStep {
         }
     }
 
-    fn commit_logged(&self, lsn: Lsn, writes: &[Write]) {
+    fn commit_logged(&self, lsn: Lsn, _end: Lsn, writes: &[Write]) {
         self.logged.lock().unwrap().push((lsn, writes.to_vec()));
     }
 }

@@ -914,6 +914,7 @@ mod tests {
                     offset: 0,
                     len: 512,
                     detail: String::new(),
+                    damaged: Vec::new(),
                 },
             )
         };

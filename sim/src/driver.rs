@@ -7,6 +7,7 @@
 //! purpose (workload per client and phase, faults and latency per phase, crash choices).
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::Duration;
@@ -15,15 +16,13 @@ use crashpoint::{Canary, Engine, Options};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::fs::{self, FaultRecord, FsConfig, SimFs, TraceEvent};
+use crate::fs::{CrashPoint, DiskImage, FaultRecord, FaultScope, FsConfig, SimFs, TraceEvent};
 use crate::hub::{now_nanos, CrashTarget, Hub, RecordedPoint, SimClock, TimelineEvent};
 use crate::model::{digest, Model};
 use crate::oracle::{self, CrashFacts, Verdict};
 use crate::outcome::{Failure, FailureKind, SeedOutcome};
 use crate::scenario::{CrashMode, Scenario};
-use crate::schedule::{
-    Fates, Operation, PhaseSchedule, PlannedCrash, PlannedDamage, PlannedFault, Schedule,
-};
+use crate::schedule::{planned_faults, Fates, Operation, PhaseSchedule, PlannedCrash, Schedule};
 use crate::workload::{self, ClientContext, PhaseFlags, SimEngine};
 
 /// Simulated time one seed may take before it counts as a hang.
@@ -50,6 +49,8 @@ mod stream {
     pub const FAULTS: u64 = 2;
     pub const LATENCY: u64 = 3;
     pub const CHECKPOINTER: u64 = 4;
+    /// Where files end inside writes at each crash.
+    pub const CUTS: u64 = 5;
     pub const CLIENT: u64 = 1 << 16;
 }
 
@@ -211,20 +212,8 @@ fn with_canary(options: Options, canary: Option<&str>) -> Result<Options, String
 }
 
 fn fs_config(scenario: &Scenario, seed: u64, phase: u32, record_trace: bool) -> FsConfig {
-    let rates = &scenario.faults;
     FsConfig {
-        faults: fs::FaultConfig {
-            write_error: rates.write_error,
-            no_space: rates.no_space,
-            misdirected_write: rates.misdirected_write,
-            lying_fsync: rates.lying_fsync,
-            fsync_error: rates.fsync_error,
-            short_read: rates.short_read,
-            bit_rot: rates.bit_rot,
-        },
-        sector_size_bytes: rates.sector_size_bytes,
-        latency_min: Duration::from_micros(rates.latency_min_us),
-        latency_max: Duration::from_micros(rates.latency_max_us.max(rates.latency_min_us)),
+        faults: scenario.faults.clone(),
         fault_seed: stream_seed(seed, stream::FAULTS + ((phase as u64) << 8)),
         latency_seed: stream_seed(seed, stream::LATENCY + ((phase as u64) << 8)),
         record_trace,
@@ -243,7 +232,9 @@ fn absorb_fs(run: &RefCell<SeedRun>, fs: &SimFs, phase: u32, damage: &mut Vec<Fa
             .faults
             .entry(fault.kind.name().to_string())
             .or_default() += 1;
-        if fault.kind.damages_durable_data() {
+        // A misdirected read is not damage at rest, but what the engine did with the bytes it
+        // got (fall back to an older header, cut the log) lasts.
+        if fault.explains_reads() {
             damage.push(fault.clone());
         }
     }
@@ -377,6 +368,16 @@ async fn run_phase(phase: Phase<'_>) -> Rc<PhaseFlags> {
     flags
 }
 
+/// What every step of one seed's run needs.
+struct Seed<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    options: &'a SeedOptions,
+    engine_options: &'a Options,
+    run: &'a RefCell<SeedRun>,
+    hub: &'a Hub,
+}
+
 async fn simulate(
     scenario: &Scenario,
     seed: u64,
@@ -391,7 +392,16 @@ async fn simulate(
     };
     let engine_options =
         engine_options(scenario, options.canary.as_deref()).map_err(configuration)?;
+    let context = Seed {
+        scenario,
+        seed,
+        options,
+        engine_options: &engine_options,
+        run,
+        hub,
+    };
     let mut crash_rng = stream_rng(seed, stream::CRASH);
+    let mut cut_rng = stream_rng(seed, stream::CUTS);
     {
         let mut hub_state = hub.lock();
         hub_state.recording = options.record_crash_points;
@@ -440,6 +450,7 @@ async fn simulate(
         if let Some(planned) = planned {
             fs.set_fault_plan(Some(planned.fault_plan().map_err(configuration)?));
         }
+        let phase_start_io = fs.io_count();
         let phase_record = options.record_schedule.then(|| PhaseSchedule {
             crash: planned_crash(&target, crash_after),
             ..PhaseSchedule::default()
@@ -474,7 +485,16 @@ async fn simulate(
         run.borrow_mut().outcome.transactions += flags.transactions.get();
         let failure = hub.lock().failure.take();
         if let Some(failure) = failure {
-            record_phase(run, hub, &fs, phase_record, None, phase_number, clients);
+            record_phase(
+                run,
+                hub,
+                &fs,
+                phase_record,
+                None,
+                phase_start_io,
+                phase_number,
+                clients,
+            );
             absorb_fs(run, &fs, phase_number, &mut damage);
             return Err(failure);
         }
@@ -501,34 +521,55 @@ async fn simulate(
         absorb_fs(run, &fs, phase_number, &mut damage);
         drop(engine);
 
+        let random = |crash_rng: &mut ChaCha8Rng, cut_rng: &mut ChaCha8Rng| {
+            let mut decisions = crash_point.random_decisions(crash_rng, &scenario.crash.fates);
+            crash_point.random_cuts(&mut decisions, cut_rng, &scenario.crash.fates);
+            decisions
+        };
         let decisions = match planned.map(|planned| &planned.fates) {
             Some(Fates::AllVanish) => crash_point.all_vanish(),
             Some(Fates::AllSurvive) => crash_point.all_survive(),
-            Some(fates) => fates.decisions(&crash_point).unwrap_or_else(|| {
-                crash_point.random_decisions(&mut crash_rng, &crash_config(scenario))
-            }),
-            None => crash_point.random_decisions(&mut crash_rng, &crash_config(scenario)),
+            Some(fates) => fates
+                .decisions(&crash_point)
+                .unwrap_or_else(|| random(&mut crash_rng, &mut cut_rng)),
+            None => random(&mut crash_rng, &mut cut_rng),
         };
+        let (mut image, mut crash_faults) = crash_point.materialize(&decisions);
         record_phase(
             run,
             hub,
             &fs,
             phase_record,
-            Some(&decisions),
+            Some((&decisions, &crash_point, &image)),
+            phase_start_io,
             phase_number,
             clients,
         );
-        let (mut image, mut crash_faults) = crash_point.materialize(&decisions);
-        // Planned damage is rot pinned to the disk: it damages durable data like any rot.
+        // Planned damage is rot pinned to the disk: it damages durable data like any rot, at
+        // the bytes it landed on.
         for pinned in planned.map_or(&[][..], |planned| &planned.damage) {
-            pinned.apply(&mut image);
+            let Some((file, flips)) = pinned.apply(&mut image) else {
+                continue;
+            };
+            let shown: Vec<String> = flips
+                .iter()
+                .map(|(offset, mask)| format!("{offset}^{mask:#04x}"))
+                .collect();
             let rot = FaultRecord {
                 index: 0,
                 kind: crate::fs::FaultKind::BitRot,
-                file: pinned.file.clone(),
-                offset: pinned.flips.first().map_or(0, |flip| flip.0),
-                len: pinned.flips.len() as u64,
-                detail: format!("planned damage before recovery: {}", pinned.describe()),
+                file,
+                offset: flips.first().map_or(0, |flip| flip.0),
+                len: flips.len() as u64,
+                detail: format!(
+                    "planned damage before recovery ({}): flipped bits at {}",
+                    pinned.describe(),
+                    shown.join(", ")
+                ),
+                damaged: flips
+                    .iter()
+                    .map(|&(offset, _)| (offset, offset + 1))
+                    .collect(),
             };
             damage.push(rot.clone());
             crash_faults.push(rot);
@@ -551,98 +592,164 @@ async fn simulate(
             tracing::info!(damage = %pinned.describe(), "bit rot pinned to the crash image");
         }
 
-        let (durable_checkpoint, anchor_written_max) = {
-            let hub_state = hub.lock();
-            (
-                oracle::durable_checkpoint(&hub_state.anchor_writes, &[&durable_image, &image]),
-                hub_state.anchor_written_max(),
-            )
-        };
+        let durable_checkpoint =
+            oracle::durable_checkpoint(&hub.lock().anchor_writes, &[&durable_image, &image]);
         drop(durable_image);
-        fs = SimFs::from_image(
+        let check = Check {
             image,
-            fs_config(scenario, seed, phase_number + 1, options.record_trace),
-        );
-        fs.set_faults_enabled(false);
-        hub.attach(&fs);
-        let facts = CrashFacts {
+            disk_phase: phase_number + 1,
             crash_index: Some(crash_index),
-            damage: &damage,
             durable_checkpoint,
-            anchor_written_max,
+            fault_plan: planned
+                .map(PhaseSchedule::recovery_fault_plan)
+                .transpose()
+                .map_err(configuration)?,
         };
-        let verdict =
-            oracle::recover_and_check(fs.clone(), engine_options.clone(), hub, &facts).await;
-        run.borrow_mut().outcome.states_checked += 1;
-        note_check(hub, phase_number, &verdict);
-        match verdict {
-            Ok(Verdict::Recovered {
-                engine: recovered, ..
-            }) => {
-                run.borrow_mut().outcome.recoveries += 1;
-                engine = Rc::new(*recovered);
+        match recover_and_judge(&context, check, &mut damage).await? {
+            Some(recovered) => {
+                engine = Rc::new(recovered.engine);
+                fs = recovered.fs;
             }
-            Ok(Verdict::ExcusedCorruption { message }) => {
-                // The disk is damaged beyond what the engine promises to survive; the seed
-                // ends here, and that is a pass.
-                tracing::info!(message, "recovery stopped by injected damage");
-                absorb_fs(run, &fs, phase_number + 1, &mut damage);
-                return Ok(());
-            }
-            Err(failure) => {
-                absorb_fs(run, &fs, phase_number + 1, &mut damage);
-                return Err(failure);
-            }
+            // The disk is damaged beyond what the engine promises to survive; the seed ends
+            // here, and that is a pass.
+            None => return Ok(()),
         }
     }
 
     hub.lock().phase = phases;
-    let quiet = Quiet {
+    quiet_phase(&context, phases, schedule, engine, fs, &mut damage).await
+}
+
+/// One recovery to judge: the image a fresh disk boots from, and what the oracle needs beside
+/// it.
+struct Check {
+    image: DiskImage,
+    /// The phase number the new disk gets (its fault and latency streams).
+    disk_phase: u32,
+    /// Which crash this recovery follows; None for the reopen after the quiet phase.
+    crash_index: Option<u32>,
+    /// The newest checkpoint the crash image makes durable ([`oracle::durable_checkpoint`]).
+    durable_checkpoint: Option<u64>,
+    /// A schedule's faults for the recovery's disk, instead of the rates.
+    fault_plan: Option<BTreeMap<u64, crate::fs::FaultKind>>,
+}
+
+/// A recovery the oracle passed: the engine on its new disk, and the state it holds.
+struct Recovered {
+    engine: SimEngine,
+    fs: SimFs,
+    state: crate::model::State,
+}
+
+/// Boots a fresh disk on the check's image, recovers an engine on it and holds it against the
+/// model: the one path that crash recoveries and the reopen after the quiet phase share. A
+/// pass returns the engine and its disk; None means recovery found damage the injected faults
+/// explain, so the seed ends here as a pass. When the seed ends (either way, or on a failure)
+/// the disk is folded into the run first.
+async fn recover_and_judge(
+    context: &Seed<'_>,
+    check: Check,
+    damage: &mut Vec<FaultRecord>,
+) -> Result<Option<Recovered>, Failure> {
+    let Seed {
         scenario,
         seed,
-        phase_number: phases,
-        schedule,
-        engine_options: &engine_options,
+        options,
+        run,
+        hub,
+        ..
+    } = *context;
+    // A recorded schedule pins recovery's rot to the log record it hit in the crash image.
+    let crash_image = run.borrow().schedule.is_some().then(|| check.image.clone());
+    let fs = SimFs::from_image(
+        check.image,
+        fs_config(scenario, seed, check.disk_phase, options.record_trace),
+    );
+    fs.set_fault_plan(check.fault_plan);
+    // A crash recovery reads with read faults on (rot, latent sector errors and misdirected
+    // reads can meet it, the log included); the reopen after the clean close is quiet.
+    let scope = match check.crash_index {
+        Some(_) => FaultScope::Reads,
+        None => FaultScope::Off,
     };
-    quiet_phase(quiet, engine, fs, hub, run, &mut damage).await
+    fs.set_fault_scope(scope);
+    hub.attach(&fs);
+    let anchor_written_max = {
+        let mut hub_state = hub.lock();
+        // The crashed phase's trigger must not fire inside recovery (which checkpoints when
+        // it has to create the database again).
+        hub_state.target = None;
+        hub_state.anchor_written_max()
+    };
+    let facts = CrashFacts {
+        crash_index: check.crash_index,
+        damage,
+        durable_checkpoint: check.durable_checkpoint,
+        anchor_written_max,
+    };
+    let verdict =
+        oracle::recover_and_check(fs.clone(), context.engine_options.clone(), hub, &facts).await;
+    run.borrow_mut().outcome.states_checked += 1;
+    if let (Some(image), Some(_)) = (&crash_image, check.crash_index) {
+        let faults = planned_faults(&fs.faults(), Some(image), false);
+        if let Some(last) = run
+            .borrow_mut()
+            .schedule
+            .as_mut()
+            .and_then(|schedule| schedule.phases.last_mut())
+        {
+            last.recovery_faults = faults;
+        }
+    }
+    let phase = check.disk_phase - 1;
+    note_check(hub, phase, &verdict);
+    match verdict {
+        Ok(Verdict::Recovered { engine, state, .. }) => {
+            if check.crash_index.is_some() {
+                run.borrow_mut().outcome.recoveries += 1;
+            }
+            Ok(Some(Recovered {
+                engine: *engine,
+                fs,
+                state,
+            }))
+        }
+        Ok(Verdict::ExcusedCorruption { message }) => {
+            tracing::info!(message, "recovery stopped by injected damage");
+            absorb_fs(run, &fs, check.disk_phase, damage);
+            Ok(None)
+        }
+        Err(failure) => {
+            absorb_fs(run, &fs, check.disk_phase, damage);
+            Err(failure)
+        }
+    }
 }
 
-/// What the quiet phase needs to know.
-struct Quiet<'a> {
-    scenario: &'a Scenario,
-    seed: u64,
-    phase_number: u32,
-    schedule: Option<&'a Schedule>,
-    engine_options: &'a Options,
-}
-
-/// Completes the recorded schedule entry of a crash phase.
+/// Completes the recorded schedule entry of a crash phase: its faults (those after
+/// `phase_start_io`, the calls before it being the recovery that made the disk), rot pinned to
+/// the log record it hit in the crash `image`, the crash decisions and the clients' operations.
+#[allow(clippy::too_many_arguments)]
 fn record_phase(
     run: &RefCell<SeedRun>,
     hub: &Hub,
     fs: &SimFs,
     record: Option<PhaseSchedule>,
-    decisions: Option<&crate::fs::CrashDecisions>,
+    crash: Option<(&crate::fs::CrashDecisions, &CrashPoint, &DiskImage)>,
+    phase_start_io: u64,
     phase: u32,
     clients: u32,
 ) {
     let Some(mut record) = record else { return };
-    record.fates = decisions.map_or(Fates::Random, Fates::explicit);
-    record.faults = fs
+    record.fates = crash.map_or(Fates::Random, |(decisions, point, _)| {
+        Fates::explicit(decisions, point)
+    });
+    let faults: Vec<FaultRecord> = fs
         .faults()
-        .iter()
-        .map(|fault| {
-            let flips = fault.bit_flips();
-            PlannedFault {
-                call: fault.index,
-                kind: fault.kind.name().to_string(),
-                rot: (!flips.is_empty()).then(|| PlannedDamage {
-                    file: fault.file.clone(),
-                    flips,
-                }),
-            }
-        })
+        .into_iter()
+        .filter(|fault| fault.index > phase_start_io)
         .collect();
+    record.faults = planned_faults(&faults, crash.map(|(_, _, image)| image), true);
     record.clients = take_recorded_operations(hub, phase, clients);
     if let Some(schedule) = run.borrow_mut().schedule.as_mut() {
         schedule.phases.push(record);
@@ -731,32 +838,23 @@ fn note_check(hub: &Hub, phase: u32, verdict: &Result<Verdict, Failure>) {
     });
 }
 
-fn crash_config(scenario: &Scenario) -> fs::CrashConfig {
-    fs::CrashConfig {
-        survive: scenario.crash.survive,
-        vanish: scenario.crash.vanish,
-        torn: scenario.crash.torn,
-        reorder: scenario.crash.reorder,
-    }
-}
-
 /// No faults: the clients must finish, a checkpoint must complete, the close must succeed,
 /// and the reopened database must hold exactly the model.
 async fn quiet_phase(
-    quiet: Quiet<'_>,
+    context: &Seed<'_>,
+    phase_number: u32,
+    schedule: Option<&Schedule>,
     engine: Rc<SimEngine>,
     fs: SimFs,
-    hub: &Hub,
-    run: &RefCell<SeedRun>,
     damage: &mut Vec<FaultRecord>,
 ) -> Result<(), Failure> {
-    let Quiet {
+    let Seed {
         scenario,
         seed,
-        phase_number,
-        schedule,
-        engine_options,
-    } = quiet;
+        run,
+        hub,
+        ..
+    } = *context;
     fs.set_faults_enabled(false);
     {
         let mut hub_state = hub.lock();
@@ -837,36 +935,21 @@ async fn quiet_phase(
         ));
     }
     let (image, _) = crash_point.materialize(&crash_point.all_vanish());
-    let (durable_checkpoint, anchor_written_max) = {
-        let hub_state = hub.lock();
-        (
-            oracle::durable_checkpoint(&hub_state.anchor_writes, &[&durable_image, &image]),
-            hub_state.anchor_written_max(),
-        )
-    };
-    let reopened_fs = SimFs::from_image(image, fs_config(scenario, seed, phase_number + 1, false));
-    reopened_fs.set_faults_enabled(false);
-    hub.attach(&reopened_fs);
-    let facts = CrashFacts {
+    let durable_checkpoint =
+        oracle::durable_checkpoint(&hub.lock().anchor_writes, &[&durable_image, &image]);
+    let check = Check {
+        image,
+        disk_phase: phase_number + 1,
         crash_index: None,
-        damage,
         durable_checkpoint,
-        anchor_written_max,
+        fault_plan: None,
     };
-    let verdict = oracle::recover_and_check(reopened_fs, engine_options.clone(), hub, &facts).await;
-    run.borrow_mut().outcome.states_checked += 1;
-    note_check(hub, phase_number, &verdict);
-    let found = match verdict? {
-        Verdict::Recovered { state, .. } => state,
-        Verdict::ExcusedCorruption { message } => {
-            tracing::info!(
-                message,
-                "reopen after the clean close stopped by injected damage"
-            );
-            return Ok(());
+    match recover_and_judge(context, check, damage).await? {
+        Some(recovered) => {
+            run.borrow_mut().outcome.final_state_digest = digest(&recovered.state);
         }
-    };
-    run.borrow_mut().outcome.final_state_digest = digest(&found);
+        None => tracing::info!("the reopen after the clean close was stopped by injected damage"),
+    }
     Ok(())
 }
 

@@ -18,19 +18,31 @@
 //!   is chosen by [`CrashDecisions`]: each unsynced write survives, vanishes, or is torn at
 //!   sector granularity (each sector of it old, new or garbage, sectors aligned to absolute
 //!   file offsets, like SQLite's crash VFS and FoundationDB); each `set_len` survives or
-//!   vanishes; surviving writes land in any order, not only issue order (ALICE); each unsynced
-//!   namespace operation is applied or undone, independently of the others.
+//!   vanishes; surviving writes land in any order, not only issue order (ALICE); a file can
+//!   end part-way through a write that lands whole or torn (its size update stopped at one of
+//!   the write's sectors, as ext4's `i_size` moves page by page: [`SectorFate::Missing`]); each
+//!   unsynced namespace operation is applied or undone, independently of the others.
 //! - **Injected faults** ([`FaultConfig`], each a probability per eligible call, drawn from a
-//!   seeded fault stream, only while faults are enabled and never after a crash):
+//!   seeded fault stream, never after a crash, and only inside the current [`FaultScope`]:
+//!   every fault while a phase runs, read faults only while a recovery runs, from a stream of
+//!   their own, none in the quiet phase):
 //!   write errors and out-of-space errors (nothing written); misdirected writes (reported Ok, the
 //!   bytes land at another sector-aligned offset of the same file that does not overlap the
 //!   intended range, which stays as it was: TigerBeetle); lying fsyncs (reported Ok, nothing
 //!   persisted; a later honest sync still persists the operations, a crash before it loses
 //!   them); fsync errors (reported as an error, and each unsynced operation of the file is
 //!   dropped with probability 1/2: it will never become durable although reads still see it,
-//!   the PostgreSQL "fsyncgate" trap); short reads (at least one byte); bit rot (1 to 8 bits of
-//!   one durable sector flipped for good, visible to every later read wherever no unsynced
-//!   write covers the byte: TigerBeetle's corruption that stays on retried reads).
+//!   the PostgreSQL "fsyncgate" trap; the disk remembers what each failed fsync left
+//!   undurable, [`SimFs::failed_syncs`]); short reads (at least one byte); misdirected reads
+//!   (reported Ok, the bytes come from another sector-aligned offset of the same file, zeros
+//!   past its end, once). Damage at rest, drawn on reads but landing on a durable sector of any
+//!   durable file, the redo log included (so what only recovery reads can rot too): bit rot
+//!   (one bit, or 2 to 8, of the sector flipped for good, visible to every later read wherever
+//!   no unsynced write covers the byte: TigerBeetle's corruption that stays on retried reads);
+//!   latent sector errors (the sector becomes unreadable: every read that needs a byte of it
+//!   from the platter fails with an I/O error, after crashes too, until a write over it is
+//!   durable). Damage at rest stays whatever the scope. Every fault record names the byte
+//!   ranges it damaged ([`FaultRecord::damaged`]), which is all it can excuse.
 //! - **Time.** Every call first sleeps a latency drawn uniformly from
 //!   `[latency_min, latency_max]` of a seeded latency stream (none if `latency_max` is 0) and
 //!   takes effect after the sleep, so concurrent tasks interleave at I/O. madsim rounds any
@@ -50,15 +62,16 @@
 //! - Partial failure inside one call: a call either takes effect entirely or not at all (the
 //!   tearing of a write happens only at a crash).
 //! - Faults on `create`, `open`, `remove`, `rename`, `list`, `sync_dir`, `len` and `set_len`;
-//!   read errors (a read is corrupted by bit rot but never fails); misdirected reads; torn
-//!   `set_len`; data written to one file landing in another.
+//!   read errors other than latent sector errors (transient EIO); torn `set_len`; data
+//!   written to one file, or read from one, landing in another.
 //! - Page-cache eviction: reads always see the current bytes, never re-read the platter (so
 //!   data dropped by an fsync error stays visible until a crash).
 //! - Ordering between namespace operations at a crash (a journaling file system would apply a
 //!   prefix; here each is applied or undone on its own), and any link between namespace and
 //!   data durability beyond the inode a write belongs to.
 //! - Disk capacity: out-of-space is only an injected fault.
-//! - Latent sector errors reported as I/O errors, firmware bugs, and whole-device loss.
+//! - Damage at rest that grows with time rather than with reads; firmware bugs; whole-device
+//!   loss.
 
 mod crash;
 mod fault;
@@ -70,28 +83,23 @@ mod trace;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use crashpoint::vfs::{DirectoryLock, Vfs, VfsFile};
 
 pub use crash::{
-    CrashConfig, CrashDecisions, CrashPoint, DataOp, DiskImage, InodeId, NamespaceOp, PendingOp,
-    SectorFate, WriteFate,
+    missing_is_a_suffix, CrashConfig, CrashDecisions, CrashPoint, DataOp, DiskImage, InodeId,
+    NamespaceOp, PendingOp, SectorFate, WriteFate,
 };
-pub use fault::{FaultConfig, FaultKind, FaultRecord};
+pub use fault::{FailedSync, FaultConfig, FaultKind, FaultRecord};
 pub use trace::TraceEvent;
 
 use state::{Call, State};
-pub use state::{Recorder, WriteWatch};
+pub use state::{FaultScope, Recorder, WriteWatch};
 
-/// How a [`SimFs`] behaves: fault rates, sector size, latency and the seeds of its streams.
+/// How a [`SimFs`] behaves: its faults, sector size and latency, and the seeds of its streams.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FsConfig {
     pub faults: FaultConfig,
-    /// The unit of torn writes, misdirected writes and bit rot.
-    pub sector_size_bytes: u64,
-    pub latency_min: Duration,
-    pub latency_max: Duration,
     /// Seeds the stream that decides injected faults.
     pub fault_seed: u64,
     /// Seeds the stream that draws latencies.
@@ -101,12 +109,10 @@ pub struct FsConfig {
 }
 
 impl Default for FsConfig {
+    /// No faults and no latency.
     fn default() -> Self {
         FsConfig {
-            faults: FaultConfig::default(),
-            sector_size_bytes: 512,
-            latency_min: Duration::ZERO,
-            latency_max: Duration::ZERO,
+            faults: FaultConfig::none(),
             fault_seed: 0,
             latency_seed: 0,
             record_trace: false,
@@ -116,17 +122,12 @@ impl Default for FsConfig {
 
 impl FsConfig {
     pub fn validate(&self) -> Result<(), String> {
-        self.faults.validate()?;
-        if self.sector_size_bytes == 0 {
-            return Err("sector_size_bytes is 0".to_string());
-        }
-        if self.latency_min > self.latency_max {
-            return Err(format!(
-                "latency_min {:?} exceeds latency_max {:?}",
-                self.latency_min, self.latency_max
-            ));
-        }
-        Ok(())
+        self.faults.validate()
+    }
+
+    /// The unit of torn writes, misdirected writes and bit rot.
+    pub fn sector_size_bytes(&self) -> u64 {
+        self.faults.sector_size_bytes
     }
 }
 
@@ -207,16 +208,26 @@ impl SimFs {
 
     /// Turns fault injection on or off (on at creation). While off, no fault is drawn.
     pub fn set_faults_enabled(&self, on: bool) {
-        self.lock().faults_enabled = on;
+        self.set_fault_scope(if on { FaultScope::All } else { FaultScope::Off });
+    }
+
+    /// Which faults the disk draws from now on.
+    pub fn set_fault_scope(&self, scope: FaultScope) {
+        self.lock().scope = scope;
     }
 
     pub fn faults_enabled(&self) -> bool {
-        self.lock().faults_enabled
+        self.lock().scope != FaultScope::Off
     }
 
     /// Every fault injected so far (the first 2^20 of them).
     pub fn faults(&self) -> Vec<FaultRecord> {
         self.lock().faults.clone()
+    }
+
+    /// Every fsync that failed so far, with what it failed to make durable.
+    pub fn failed_syncs(&self) -> Vec<FailedSync> {
+        self.lock().failed_syncs.clone()
     }
 
     /// How many faults were injected, including any beyond the kept records.

@@ -276,8 +276,8 @@ struct HubObserver {
 }
 
 impl Observer for HubObserver {
-    fn commit_logged(&self, lsn: Lsn, writes: &[Write]) {
-        self.hub.lock().model.record_commit(lsn, writes);
+    fn commit_logged(&self, lsn: Lsn, end: Lsn, writes: &[Write]) {
+        self.hub.lock().model.record_commit(lsn, end, writes);
     }
 
     fn checkpoint_step(&self, count: u64, step: CheckpointStep) {

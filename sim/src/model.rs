@@ -36,6 +36,15 @@ pub struct Model {
     pub commits: Vec<(Lsn, Vec<Write>)>,
     /// LSNs of commits that returned `durable: true` or survived a recovery.
     pub acknowledged_durable: BTreeSet<Lsn>,
+    /// Commits acknowledged durable after an fsync of the log failed and before any recovery,
+    /// although their records were not durable when it failed: each with the failed fsync in
+    /// words. PostgreSQL's rule makes every one a failure, and no fsync error excuses losing
+    /// one.
+    pub acknowledged_after_fsync_error: BTreeMap<Lsn, String>,
+    /// One past the last byte of each commit's record, as the engine reported it (a record's
+    /// size is the strategy's business, not the model's). A later record at a reused LSN
+    /// replaces an earlier one.
+    pub record_ends: BTreeMap<Lsn, u64>,
     /// Every commit applied: what a read sees now.
     pub live: State,
     /// The state after the first `base_len` commits (the last recovered state), so checking a
@@ -45,7 +54,8 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn record_commit(&mut self, lsn: Lsn, writes: &[Write]) {
+    pub fn record_commit(&mut self, lsn: Lsn, end: Lsn, writes: &[Write]) {
+        self.record_ends.insert(lsn, end.0);
         debug_assert!(
             self.commits.last().is_none_or(|(last, _)| *last < lsn),
             "commits arrive in LSN order"
@@ -70,6 +80,14 @@ impl Model {
             apply(&mut state, writes);
         }
         state
+    }
+
+    /// One past the last byte of the commit record at `lsn`, if the history holds it.
+    pub fn record_end(&self, lsn: Lsn) -> Option<u64> {
+        self.commits
+            .binary_search_by_key(&lsn, |(lsn, _)| *lsn)
+            .ok()?;
+        self.record_ends.get(&lsn).copied()
     }
 
     /// Durable commits outside the first `prefix` commits.
@@ -104,18 +122,28 @@ impl Model {
         );
         self.commits.truncate(prefix);
         self.acknowledged_durable = self.commits.iter().map(|(lsn, _)| *lsn).collect();
+        self.acknowledged_after_fsync_error.clear();
         self.base = state.clone();
         self.base_len = prefix;
         self.live = state;
     }
 
     /// The model as it stood when only the first `len` commits had happened and `acknowledged`
-    /// were known durable (for checking states recorded mid-run).
+    /// were known durable (for checking states recorded mid-run). An acknowledgement after a
+    /// failed fsync had happened by then if its commit was acknowledged by then.
     pub fn truncated(&self, len: usize, acknowledged_durable: BTreeSet<Lsn>) -> Model {
         let keep_base = self.base_len <= len;
+        let acknowledged_after_fsync_error = self
+            .acknowledged_after_fsync_error
+            .iter()
+            .filter(|(lsn, _)| acknowledged_durable.contains(lsn))
+            .map(|(lsn, failed)| (*lsn, failed.clone()))
+            .collect();
         let mut model = Model {
             commits: self.commits[..len].to_vec(),
             acknowledged_durable,
+            acknowledged_after_fsync_error,
+            record_ends: self.record_ends.clone(),
             live: State::new(),
             base: if keep_base {
                 self.base.clone()
@@ -233,7 +261,7 @@ mod tests {
             key: key.into(),
             value: value.map(Into::into),
         };
-        model.record_commit(Lsn(lsn), &[write]);
+        model.record_commit(Lsn(lsn), Lsn(lsn + 1), &[write]);
     }
 
     #[test]

@@ -1,19 +1,24 @@
 //! The checks after a crash: recover a fresh engine on the crash image and hold it against the
 //! reference model.
 //!
-//! A recovery passes when: it succeeds, or reports detected corruption that an injected fault
+//! A recovery passes when: no commit was acknowledged durable after a failed fsync of the log
+//! whose record was not durable when it failed (PostgreSQL's rule, checked first, whatever the
+//! image holds); recovery succeeds, or reports detected corruption that an injected fault
 //! explains (corruption in the data file needs damage to the data file; corruption in the log
 //! may follow damage anywhere); it used a checkpoint at least as new as the newest one whose
 //! anchor write (header slot, control file slot, reserved page) is intact in both the truly
 //! durable bytes and the crash image, and no newer than the newest anchor ever written; its state
 //! equals the model after the commits whose records start before the recovered log end; and
-//! that prefix holds every commit acknowledged durable, unless an injected fault damaged the
-//! log segment holding the first missing one or an earlier segment. Excuses always name the
-//! faults.
+//! that prefix holds every commit acknowledged durable, unless injected damage explains where
+//! the log ended: damaged bytes of the log from the recovered log end up to the end of the
+//! first lost commit's record ([`excusing_loss`]), or, when recovery used a checkpoint older
+//! than the newest header written (or found no header and created the database again), damage
+//! to the anchor ([`anchor_damage`]). Excuses always name the faults.
 
+use crashpoint::strategy::AnchorRegion;
 use crashpoint::{Engine, Error, Lsn, Options, RecoveryReport};
 
-use crate::fs::{DiskImage, FaultRecord};
+use crate::fs::{DiskImage, FaultKind, FaultRecord};
 use crate::hub::{AnchorWrite, Hub, SimClock};
 use crate::model::{first_difference, State};
 use crate::outcome::{Failure, FailureKind};
@@ -89,7 +94,7 @@ fn failure(kind: FailureKind, facts: &CrashFacts<'_>, message: String) -> Failur
 /// The injected faults that can explain `error`. Corruption found in the data file needs damage
 /// to the data file itself: log damage only ends the log early, which recovery must survive.
 /// Corruption found in the log may follow damage anywhere (a rotted header sends recovery to an
-/// older checkpoint whose log is gone).
+/// older checkpoint whose log is gone). An I/O error needs a latent sector error in its file.
 fn excusing_damage(error: &Error, damage: &[FaultRecord]) -> Vec<FaultRecord> {
     match error {
         Error::Corruption { file, .. } if !is_log_file(file) => damage
@@ -98,18 +103,61 @@ fn excusing_damage(error: &Error, damage: &[FaultRecord]) -> Vec<FaultRecord> {
             .cloned()
             .collect(),
         Error::Corruption { .. } => damage.to_vec(),
+        // A read that failed is detected damage when a latent sector error made a sector of
+        // that file unreadable.
+        Error::Io { file, .. } => damage
+            .iter()
+            .filter(|fault| fault.kind == FaultKind::LatentSectorError && fault.file == *file)
+            .cloned()
+            .collect(),
         _ => Vec::new(),
     }
 }
 
-/// The injected faults that can explain losing the commit at `lsn`: damage to the log segment
-/// holding it or to an earlier one (recovery reads segments in order; damage to a later one
-/// cannot reach back).
-fn excusing_loss(lsn: Lsn, damage: &[FaultRecord]) -> Vec<FaultRecord> {
+/// The injected damage that can explain a recovered log that ends at `log_end` although the
+/// commit whose record ends at `first_lost_end` was acknowledged durable: damaged bytes of a
+/// log segment (a segment's byte `o` is LSN `start + o`) in `[log_end, first_lost_end)`. A
+/// correct scan stops at the first record it cannot verify, so the damage that ended the log
+/// lies in the record at the log end, and that record is the lost commit's or an earlier one.
+/// Damage anywhere else (another place in the log, the data file) cannot explain the loss.
+/// With `fsync_errors_excuse` false (a lost commit was acknowledged after a failed fsync) fsync
+/// errors explain nothing.
+fn excusing_loss(
+    log_end: Lsn,
+    first_lost_end: u64,
+    fsync_errors_excuse: bool,
+    damage: &[FaultRecord],
+) -> Vec<FaultRecord> {
+    damage
+        .iter()
+        .filter(|fault| fsync_errors_excuse || fault.kind != FaultKind::FsyncError)
+        .filter(|fault| {
+            let Some(start) = crashpoint::log::parse_segment_name(&fault.file) else {
+                return false;
+            };
+            fault.damaged.iter().any(|&(from, to)| {
+                start.saturating_add(from) < first_lost_end && start.saturating_add(to) > log_end.0
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// The injected damage to the strategy's anchor (a header slot, a control file slot, a
+/// reserved page: `regions`). It can send recovery back to an older checkpoint whose log the
+/// engine had already trimmed when the newer anchor was written, so the log ends where the
+/// trimmed part begins: durable commits lost, not corruption.
+fn anchor_damage(damage: &[FaultRecord], regions: &[AnchorRegion]) -> Vec<FaultRecord> {
     damage
         .iter()
         .filter(|fault| {
-            crashpoint::log::parse_segment_name(&fault.file).is_some_and(|start| start <= lsn.0)
+            regions.iter().any(|region| {
+                fault.file == region.file
+                    && fault
+                        .damaged
+                        .iter()
+                        .any(|&(from, to)| from < region.offset + region.len && region.offset < to)
+            })
         })
         .cloned()
         .collect()
@@ -147,6 +195,18 @@ fn judge_corruption(
     ))
 }
 
+/// `facts`' damage, and the faults `disk` (the recovery's own) injected so far that explain
+/// what a read found.
+fn damage_seen(facts: &CrashFacts<'_>, disk: &crate::fs::SimFs) -> Vec<FaultRecord> {
+    let mut damage = facts.damage.to_vec();
+    damage.extend(
+        disk.faults()
+            .into_iter()
+            .filter(FaultRecord::explains_reads),
+    );
+    damage
+}
+
 /// Opens a fresh engine on `fs` (built from the crash image) and checks it against `hub`'s
 /// model. On success the model keeps the recovered prefix of its history.
 pub async fn recover_and_check(
@@ -155,7 +215,39 @@ pub async fn recover_and_check(
     hub: &Hub,
     facts: &CrashFacts<'_>,
 ) -> Result<Verdict, Failure> {
-    let engine = match Engine::open(fs, SimClock::new(), options, hub.observer()).await {
+    let broken_promise = hub
+        .lock()
+        .model
+        .acknowledged_after_fsync_error
+        .iter()
+        .next()
+        .map(|(lsn, failed)| (*lsn, failed.clone()));
+    if let Some((lsn, failed)) = broken_promise {
+        return Err(failure(
+            FailureKind::AcknowledgedAfterFsyncError,
+            facts,
+            format!(
+                "the commit at LSN {lsn} was acknowledged durable after the failed {failed}, \
+                 though its record was not durable when the fsync failed: after a failed fsync \
+                 nothing may be reported durable until recovery (PostgreSQL's rule)"
+            ),
+        ));
+    }
+    let disk = fs.clone();
+    let anchor_regions = options.strategy.anchor_regions();
+    let opened = Engine::open(fs, SimClock::new(), options, hub.observer()).await;
+    // What the recovery's own reads met (rot, latent errors, misdirected reads) explains what
+    // it found as much as the damage before the crash does.
+    let damage = damage_seen(facts, &disk);
+    // The durable checkpoint was decided from the crash image; a read at recovery that met
+    // damage on an anchor (rot, a latent error, a misdirected read) may hide it from recovery.
+    let anchor_hidden_at_recovery =
+        !anchor_damage(&damage[facts.damage.len()..], &anchor_regions).is_empty();
+    let facts = &CrashFacts {
+        damage: &damage,
+        ..*facts
+    };
+    let engine = match opened {
         Ok(engine) => engine,
         Err(error) => return judge_corruption(&error, facts, "recovery"),
     };
@@ -163,7 +255,7 @@ pub async fn recover_and_check(
     let report = engine.recovery_report().clone();
 
     if let Some(durable) = facts.durable_checkpoint {
-        if report.checkpoint_count < durable {
+        if report.checkpoint_count < durable && !anchor_hidden_at_recovery {
             return Err(failure(
                 FailureKind::StaleCheckpoint,
                 facts,
@@ -188,7 +280,14 @@ pub async fn recover_and_check(
 
     let found: State = match engine.scan_all().await {
         Ok(entries) => entries.into_iter().collect(),
-        Err(error) => return judge_corruption(&error, facts, "reading the recovered state"),
+        Err(error) => {
+            let damage = damage_seen(facts, &disk);
+            let facts = &CrashFacts {
+                damage: &damage,
+                ..*facts
+            };
+            return judge_corruption(&error, facts, "reading the recovered state");
+        }
     };
     let mut hub_state = hub.lock();
     let model = &hub_state.model;
@@ -212,7 +311,15 @@ pub async fn recover_and_check(
     }
     let lost = model.lost_durable(prefix);
     if let Some(first) = lost.first() {
-        let log_damage = excusing_loss(*first, facts.damage);
+        let first_end = model.record_end(*first).unwrap_or(first.0 + 1);
+        let fsync_errors_excuse = lost
+            .iter()
+            .all(|lsn| !model.acknowledged_after_fsync_error.contains_key(lsn));
+        let mut log_damage =
+            excusing_loss(report.log_end, first_end, fsync_errors_excuse, facts.damage);
+        if report.created || report.checkpoint_count < facts.anchor_written_max {
+            log_damage.extend(anchor_damage(facts.damage, &anchor_regions));
+        }
         if log_damage.is_empty() {
             return Err(failure(
                 FailureKind::UnexcusedLoss,
@@ -248,8 +355,10 @@ pub async fn recover_and_check(
 mod tests {
     use crashpoint::{Error, Lsn, Structure};
 
-    use super::{excusing_damage, excusing_loss};
-    use crate::fs::{FaultKind, FaultRecord};
+    use crate::fs::FaultKind;
+
+    use super::{anchor_damage, excusing_damage, excusing_loss};
+    use crate::fs::FaultRecord;
 
     fn rot(file: &str) -> FaultRecord {
         FaultRecord {
@@ -259,6 +368,7 @@ mod tests {
             offset: 0,
             len: 1,
             detail: String::new(),
+            damaged: vec![(0, 1)],
         }
     }
 
@@ -291,6 +401,14 @@ mod tests {
         .is_empty());
     }
 
+    fn damaged(kind: FaultKind, file: &str, ranges: &[(u64, u64)]) -> FaultRecord {
+        FaultRecord {
+            kind,
+            damaged: ranges.to_vec(),
+            ..rot(file)
+        }
+    }
+
     #[test]
     fn a_checkpoint_is_durable_only_where_its_anchor_bytes_stand_in_every_image() {
         // Proves the durable checkpoint comes from the bytes alone: an anchor overwritten or
@@ -307,6 +425,7 @@ mod tests {
         };
         let image = |bytes: Vec<u8>| DiskImage {
             files: [("data".to_string(), bytes)].into_iter().collect(),
+            unreadable: Default::default(),
         };
         let writes = [write(1, 0, 1), write(2, 8, 2), write(3, 0, 3)];
         let durable = image(vec![3, 3, 3, 3, 0, 0, 0, 0, 2, 2, 2, 2]);
@@ -319,18 +438,47 @@ mod tests {
     }
 
     #[test]
-    fn lost_commits_need_damage_at_or_before_their_segment() {
-        // Proves damage to a later segment, or to the data file, cannot excuse losing a commit.
-        let damage = [
-            rot("data"),
-            rot("log-00000000000000008192"),
-            rot("log-00000000000000016384"),
+    fn lost_commits_need_damage_where_the_log_ended() {
+        // Proves only damaged log bytes between the recovered log end and the end of the first
+        // lost commit's record excuse the loss: damage after it, before the log end, in the
+        // data file, or an fsync error when a lost commit was acknowledged after one, does not.
+        let segment = "log-00000000000000008192";
+        let later = "log-00000000000000016384";
+        let in_record = damaged(FaultKind::BitRot, segment, &[(1000, 1001)]);
+        let before_end = damaged(FaultKind::BitRot, segment, &[(10, 11)]);
+        let after_record = damaged(FaultKind::BitRot, later, &[(0, 1)]);
+        let in_data = damaged(FaultKind::BitRot, "data", &[(9200, 9201)]);
+        let dropped = damaged(FaultKind::FsyncError, segment, &[(900, 1400)]);
+        let all = [
+            in_record.clone(),
+            before_end,
+            after_record,
+            in_data,
+            dropped.clone(),
         ];
-        assert!(excusing_loss(Lsn(4096), &damage).is_empty());
+        // The log ends at LSN 9100; the first lost commit spans [9150, 9300).
         assert_eq!(
-            excusing_loss(Lsn(9000), &damage),
-            vec![rot("log-00000000000000008192")]
+            excusing_loss(Lsn(9100), 9300, true, &all),
+            vec![in_record.clone(), dropped]
         );
-        assert_eq!(excusing_loss(Lsn(20000), &damage).len(), 2);
+        assert_eq!(excusing_loss(Lsn(9100), 9300, false, &all), vec![in_record]);
+        assert!(excusing_loss(Lsn(9300), 9400, true, &all[2..4]).is_empty());
+    }
+
+    #[test]
+    fn only_damage_to_an_anchor_slot_counts_as_anchor_damage() {
+        // Proves a misdirected write that missed slot 1, or rot in slot 0, is header damage,
+        // and damage to pages or to the log is not.
+        let missed_slot = damaged(FaultKind::MisdirectedWrite, "data", &[(4096, 4608)]);
+        let rotted_slot = damaged(FaultKind::BitRot, "data", &[(100, 101)]);
+        let page = damaged(FaultKind::BitRot, "data", &[(9300, 9301)]);
+        let log = damaged(FaultKind::BitRot, "log-00000000000000000000", &[(100, 101)]);
+        assert_eq!(
+            anchor_damage(
+                &[missed_slot.clone(), page, log, rotted_slot.clone()],
+                &crashpoint::Strategy::Sharp.anchor_regions()
+            ),
+            vec![missed_slot, rotted_slot]
+        );
     }
 }

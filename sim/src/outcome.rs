@@ -14,6 +14,9 @@ pub enum FailureKind {
     Divergence,
     /// A commit acknowledged durable is missing and no injected fault excuses it.
     UnexcusedLoss,
+    /// A commit was acknowledged durable after an fsync of the log failed, before any
+    /// recovery, though its record was not durable when the fsync failed (PostgreSQL's rule).
+    AcknowledgedAfterFsyncError,
     /// Recovery used an older checkpoint than the newest one whose header was truly durable.
     StaleCheckpoint,
     /// Recovery reported corruption though no injected fault damaged durable data.
@@ -31,6 +34,7 @@ impl FailureKind {
             FailureKind::Hang => "hang",
             FailureKind::Divergence => "divergence",
             FailureKind::UnexcusedLoss => "unexcused-loss",
+            FailureKind::AcknowledgedAfterFsyncError => "acknowledged-after-fsync-error",
             FailureKind::StaleCheckpoint => "stale-checkpoint",
             FailureKind::UnexcusedCorruption => "unexcused-corruption",
             FailureKind::RecoveryError => "recovery-error",

@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use crate::fs;
 
 /// The environment variable that overrides the default scenario directory.
 pub const SCENARIO_DIRECTORY_VARIABLE: &str = "CRASHPOINT_SCENARIOS";
@@ -122,8 +125,9 @@ pub struct Scenario {
     pub crashes_per_seed: u32,
     pub workload: Workload,
     pub engine: EngineConfig,
-    pub faults: FaultRates,
-    pub crash: CrashConfig,
+    /// The simulated disk's own fault configuration: rates, sector size, latency.
+    pub faults: fs::FaultConfig,
+    pub crash: CrashSection,
     /// A schedule (JSON, written by `shrink`) that scripts the run: each client's operations,
     /// the faults, the crashes. Relative paths are resolved against the scenario's directory.
     pub schedule: Option<PathBuf>,
@@ -271,68 +275,6 @@ impl Default for EngineConfig {
     }
 }
 
-/// Probabilities, per I/O of the matching kind, of each injected disk fault.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FaultRates {
-    pub write_error: f64,
-    pub no_space: f64,
-    pub misdirected_write: f64,
-    pub lying_fsync: f64,
-    pub fsync_error: f64,
-    pub short_read: f64,
-    pub bit_rot: f64,
-    /// The unit a torn write tears at.
-    pub sector_size_bytes: u64,
-    pub latency_min_us: u64,
-    pub latency_max_us: u64,
-}
-
-impl Default for FaultRates {
-    fn default() -> Self {
-        Self {
-            write_error: 0.0,
-            no_space: 0.0,
-            misdirected_write: 0.0,
-            lying_fsync: 0.0,
-            fsync_error: 0.0,
-            short_read: 0.0,
-            bit_rot: 0.0,
-            sector_size_bytes: 512,
-            latency_min_us: 0,
-            latency_max_us: 50,
-        }
-    }
-}
-
-impl FaultRates {
-    /// The rates by field name, for validation and swarm draws.
-    fn rates_mut(&mut self) -> [(&'static str, &mut f64); 7] {
-        [
-            ("write_error", &mut self.write_error),
-            ("no_space", &mut self.no_space),
-            ("misdirected_write", &mut self.misdirected_write),
-            ("lying_fsync", &mut self.lying_fsync),
-            ("fsync_error", &mut self.fsync_error),
-            ("short_read", &mut self.short_read),
-            ("bit_rot", &mut self.bit_rot),
-        ]
-    }
-
-    /// The rates by field name.
-    pub fn rates(&self) -> [(&'static str, f64); 7] {
-        [
-            ("write_error", self.write_error),
-            ("no_space", self.no_space),
-            ("misdirected_write", self.misdirected_write),
-            ("lying_fsync", self.lying_fsync),
-            ("fsync_error", self.fsync_error),
-            ("short_read", self.short_read),
-            ("bit_rot", self.bit_rot),
-        ]
-    }
-}
-
 /// How the crash point of a phase is chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -363,9 +305,15 @@ impl fmt::Display for CrashMode {
     }
 }
 
+/// The `[crash]` section: when each phase crashes, and (embedded, the simulated disk's own
+/// [`fs::CrashConfig`]) what the crash does to the writes that were not yet durable.
+///
+/// `fates` is flattened, so a file writes `survive`, `vanish`, `torn` and `reorder` right under
+/// `[crash]`. Serde cannot deny unknown fields across a flatten, so [`Scenario::parse`] checks
+/// this section's keys itself ([`check_flattened_section`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CrashConfig {
+#[serde(default)]
+pub struct CrashSection {
     pub mode: CrashMode,
     /// Mode step: the checkpoint steps to crash at; empty means every step.
     pub steps: Vec<String>,
@@ -373,25 +321,19 @@ pub struct CrashConfig {
     pub io_max: u32,
     /// Mode random: crash at a time in 1..=time_max_ms after the phase starts.
     pub time_max_ms: u64,
-    /// Fates of each unsynced write at a crash; they sum to 1.
-    pub survive: f64,
-    pub vanish: f64,
-    pub torn: f64,
-    /// Unsynced writes that survive may reach the disk in any order.
-    pub reorder: bool,
+    /// The fate of each unsynced write at a crash; `survive + vanish + torn` must be 1.
+    #[serde(flatten)]
+    pub fates: fs::CrashConfig,
 }
 
-impl Default for CrashConfig {
+impl Default for CrashSection {
     fn default() -> Self {
         Self {
             mode: CrashMode::Random,
             steps: Vec::new(),
             io_max: 40,
             time_max_ms: 300,
-            survive: 0.375,
-            vanish: 0.375,
-            torn: 0.25,
-            reorder: true,
+            fates: fs::CrashConfig::default(),
         }
     }
 }
@@ -414,11 +356,11 @@ struct ScenarioFile {
     #[serde(default)]
     engine: EngineConfig,
     #[serde(default)]
-    faults: FaultRates,
+    faults: fs::FaultConfig,
     #[serde(default)]
     schedule: Option<PathBuf>,
     #[serde(default)]
-    crash: CrashConfig,
+    crash: CrashSection,
 }
 
 fn default_true() -> bool {
@@ -441,7 +383,7 @@ impl Scenario {
     /// Parses and validates scenario text; `path` names the scenario in errors and supplies the
     /// default name.
     pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
-        let file: ScenarioFile = toml::from_str(text).map_err(|error| {
+        let toml_error = |error: toml::de::Error| {
             let line = error
                 .span()
                 .map_or(1, |span| line_of_offset(text, span.start));
@@ -451,7 +393,21 @@ impl Scenario {
                 field: field_at_line(text, line),
                 message: error.message().trim_end().to_string(),
             }
-        })?;
+        };
+        // Syntax first, then the sections with flattened parts key by key (their errors would
+        // otherwise lose the key), then everything typed.
+        let table: toml::Table = toml::from_str(text).map_err(toml_error)?;
+        if let Some(toml::Value::Table(crash)) = table.get("crash") {
+            check_flattened_section::<CrashSection>(crash, "crash").map_err(|invalid| {
+                ScenarioError::Toml {
+                    path: path.to_path_buf(),
+                    line: line_of_field(text, &invalid.field),
+                    field: Some(invalid.field),
+                    message: invalid.message,
+                }
+            })?;
+        }
+        let file: ScenarioFile = toml::from_str(text).map_err(toml_error)?;
         let name = file.name.unwrap_or_else(|| {
             path.file_stem()
                 .map(|stem| stem.to_string_lossy().into_owned())
@@ -529,25 +485,52 @@ impl Scenario {
 
     /// The concrete scenario for `seed`. For a swarm scenario: each fault rate is off with
     /// probability 1/2, else uniform in [0, configured rate]; the sync mode and crash mode are
-    /// drawn from all three; cache_pages is uniform in [8, configured]. The result has `swarm`
-    /// off, so drawing again from it is a no-op. Other scenarios come back unchanged.
+    /// drawn from all three; cache_pages is uniform in [8, configured]; the sector size is any
+    /// power of two from 64 bytes up to the configured one, the log segment size any power of
+    /// two from 4 KiB to 64 KiB; and one seed in four draws a tiny tree: 1 to 16 keys (a page
+    /// or a few) under misdirected writes up to four times the configured rate, where a
+    /// misdirected write in a small data file lands on live translation and page blocks. The
+    /// result has `swarm` off, so drawing again from it is a no-op. Other scenarios come back
+    /// unchanged.
     pub fn for_seed(&self, seed: u64) -> Scenario {
         let mut concrete = self.clone();
         if !self.swarm {
             return concrete;
         }
-        let mut random = ChaCha8Rng::seed_from_u64(seed ^ SWARM_SEED_SALT);
         // The draw order is part of the replay contract: changing it changes every swarm seed.
-        for (_, rate) in concrete.faults.rates_mut() {
-            *rate = if random.gen_bool(0.5) {
+        // Draws added after the first seven rates come from a second stream, so the first
+        // stream's draws stay where they were.
+        let mut random = ChaCha8Rng::seed_from_u64(seed ^ SWARM_SEED_SALT);
+        let mut wider = random.clone();
+        wider.set_stream(1);
+        for (name, rate) in concrete.faults.rates_mut() {
+            let stream = if FIRST_STREAM_RATES.contains(&name) {
+                &mut random
+            } else {
+                &mut wider
+            };
+            *rate = if stream.gen_bool(0.5) {
                 0.0
             } else {
-                *rate * random.gen::<f64>()
+                *rate * stream.gen::<f64>()
             };
         }
         concrete.engine.sync_mode = *SyncModeName::ALL.choose(&mut random).expect("not empty");
         concrete.engine.cache_pages = random.gen_range(CACHE_PAGES_MIN..=self.engine.cache_pages);
         concrete.crash.mode = *CrashMode::ALL.choose(&mut random).expect("not empty");
+
+        let sector_sizes: Vec<u64> = (SECTOR_SIZE_MIN.trailing_zeros()
+            ..=self.faults.sector_size_bytes.trailing_zeros())
+            .map(|shift| 1u64 << shift)
+            .collect();
+        concrete.faults.sector_size_bytes = *sector_sizes.choose(&mut wider).expect("not empty");
+        concrete.engine.log_segment_bytes = 1 << wider.gen_range(12..=16);
+        if wider.gen_ratio(1, 4) {
+            concrete.workload.keys =
+                wider.gen_range(1..=TINY_TREE_KEYS_MAX.min(self.workload.keys));
+            concrete.faults.misdirected_write =
+                (self.faults.misdirected_write * 4.0 * wider.gen::<f64>()).min(1.0);
+        }
         concrete.swarm = false;
         concrete
     }
@@ -703,7 +686,7 @@ impl Scenario {
         in_range(
             "faults.sector_size_bytes",
             faults.sector_size_bytes,
-            64,
+            SECTOR_SIZE_MIN,
             crashpoint::allocator::BLOCK_ALIGNMENT_BYTES,
         )?;
         if !faults.sector_size_bytes.is_power_of_two() {
@@ -747,20 +730,22 @@ impl Scenario {
         self.check_engine_options()?;
         in_range("crash.io_max", crash.io_max, 1, 1_000_000)?;
         in_range("crash.time_max_ms", crash.time_max_ms, 1, 3_600_000)?;
-        probability("crash.survive", crash.survive)?;
-        probability("crash.vanish", crash.vanish)?;
-        probability("crash.torn", crash.torn)?;
-        let sum = crash.survive + crash.vanish + crash.torn;
+        let fates = &crash.fates;
+        probability("crash.survive", fates.survive)?;
+        probability("crash.vanish", fates.vanish)?;
+        probability("crash.torn", fates.torn)?;
+        probability("crash.cut", fates.cut)?;
+        let sum = fates.survive + fates.vanish + fates.torn;
         if (sum - 1.0).abs() > 1e-9 {
             return Err(InvalidField::new(
                 "crash.survive",
                 format!(
                     "survive + vanish + torn must sum to 1, found {} + {} + {} = {sum}",
-                    crash.survive, crash.vanish, crash.torn
+                    fates.survive, fates.vanish, fates.torn
                 ),
             ));
         }
-        if crash.survive + crash.vanish <= 0.0 {
+        if fates.survive + fates.vanish <= 0.0 {
             // A torn write needs whole writes beside it to tear against.
             return Err(InvalidField::new(
                 "crash.survive",
@@ -774,6 +759,20 @@ impl Scenario {
 
 /// The engine refuses smaller caches; swarm draws never go below it either.
 const CACHE_PAGES_MIN: usize = 8;
+/// The smallest sector a scenario may ask for.
+const SECTOR_SIZE_MIN: u64 = 64;
+/// A swarm tiny tree has at most this many keys.
+const TINY_TREE_KEYS_MAX: u64 = 16;
+/// The rates swarm draws from its first stream, in the order it always has.
+const FIRST_STREAM_RATES: [&str; 7] = [
+    "write_error",
+    "no_space",
+    "misdirected_write",
+    "lying_fsync",
+    "fsync_error",
+    "short_read",
+    "bit_rot",
+];
 /// Bounds that keep one seed cheap and every buffer in the driver bounded.
 const WRITES_PER_TRANSACTION_MAX: u32 = 1_000;
 const KEYS_MAX: u64 = 1 << 32;
@@ -827,6 +826,41 @@ fn probability(field: &str, value: f64) -> Result<(), InvalidField> {
             field,
             format!("must be in 0..=1, found {value}"),
         ));
+    }
+    Ok(())
+}
+
+/// Checks each key of a section whose type flattens other types into it: the key must be a
+/// field of `T` (its own or a flattened part's), and its value alone must deserialize into `T`.
+/// Serde cannot deny unknown fields across a flatten, and a type error inside a flattened part
+/// reports the section instead of the key, so the section is checked key by key first.
+fn check_flattened_section<T>(section: &toml::Table, name: &str) -> Result<(), InvalidField>
+where
+    T: DeserializeOwned + Serialize + Default,
+{
+    let known: Vec<String> = match toml::Value::try_from(T::default()) {
+        Ok(toml::Value::Table(fields)) => fields.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    for (key, value) in section {
+        let field = format!("{name}.{key}");
+        if !known.contains(key) {
+            let expected: Vec<String> = known.iter().map(|known| format!("`{known}`")).collect();
+            return Err(InvalidField::new(
+                &field,
+                format!(
+                    "unknown field `{key}`, expected one of {}",
+                    expected.join(", ")
+                ),
+            ));
+        }
+        let alone = toml::Table::from_iter([(key.clone(), value.clone())]);
+        if let Err(error) = T::deserialize(toml::Value::Table(alone)) {
+            return Err(InvalidField::new(
+                &field,
+                error.message().trim_end().to_string(),
+            ));
+        }
     }
     Ok(())
 }
@@ -948,8 +982,8 @@ mod tests {
         assert_eq!(scenario.crashes_per_seed, 3);
         assert_eq!(scenario.workload, Workload::default());
         assert_eq!(scenario.engine, EngineConfig::default());
-        assert_eq!(scenario.faults, FaultRates::default());
-        assert_eq!(scenario.crash, CrashConfig::default());
+        assert_eq!(scenario.faults, fs::FaultConfig::default());
+        assert_eq!(scenario.crash, CrashSection::default());
     }
 
     // Enum values are spelled in kebab case in files.
@@ -997,6 +1031,88 @@ mod tests {
         let error = parse("\n[workload]\nwrites_min = 9\n").unwrap_err();
         assert_eq!(error.field(), Some("workload.writes_max"));
         assert_eq!(error.line(), Some(2));
+    }
+
+    // The disk's own crash fields, flattened under [crash], still get their line and dotted
+    // key for a typo or a wrong type, as do the scenario's own crash fields beside them.
+    #[test]
+    fn flattened_crash_fields_keep_line_and_field_errors() {
+        let error = parse("[crash]\nmode = \"io\"\nsurvve = 0.5\n").unwrap_err();
+        assert_eq!(
+            (error.line(), error.field()),
+            (Some(3), Some("crash.survve"))
+        );
+        assert!(
+            error.to_string().contains("unknown field `survve`"),
+            "{error}"
+        );
+        let error = parse("[crash]\n\ntorn = \"half\"\n").unwrap_err();
+        assert_eq!((error.line(), error.field()), (Some(3), Some("crash.torn")));
+        let error = parse("[crash]\nio_max = -1\n").unwrap_err();
+        assert_eq!(
+            (error.line(), error.field()),
+            (Some(2), Some("crash.io_max"))
+        );
+        let scenario =
+            parse("[crash]\nmode = \"io\"\nsurvive = 0.5\nvanish = 0.5\ntorn = 0\n").unwrap();
+        assert_eq!(scenario.crash.mode, CrashMode::Io);
+        assert_eq!(scenario.crash.fates.survive, 0.5);
+        assert!(scenario.crash.fates.reorder);
+    }
+
+    // The [faults] section is the disk's FaultConfig itself: its fields and its typo errors.
+    #[test]
+    fn faults_section_is_the_disk_fault_config() {
+        let scenario = parse("[faults]\nbit_rot = 0.25\nsector_size_bytes = 128\n").unwrap();
+        assert_eq!(scenario.faults.bit_rot, 0.25);
+        assert_eq!(scenario.faults.sector_size_bytes, 128);
+        let error = parse("[faults]\n\nbit_rott = 0.1\n").unwrap_err();
+        assert_eq!(
+            (error.line(), error.field()),
+            (Some(3), Some("faults.bit_rott"))
+        );
+    }
+
+    // Swarm reaches what only a hand-written scenario did: tiny trees under heavy
+    // misdirected writes, every allowed sector size, segment sizes across a range, and every
+    // draw is a valid scenario.
+    #[test]
+    fn swarm_draws_tiny_trees_and_every_sector_size() {
+        let swarm = parse(
+            "swarm = true\n[workload]\nkeys = 300\n[faults]\nmisdirected_write = 0.02\n\
+             bit_rot = 0.02\n",
+        )
+        .unwrap();
+        let draws: Vec<Scenario> = (0..400).map(|seed| swarm.for_seed(seed)).collect();
+        for draw in &draws {
+            draw.validate()
+                .unwrap_or_else(|invalid| panic!("{}", invalid.message));
+        }
+        let tiny: Vec<&Scenario> = draws
+            .iter()
+            .filter(|draw| draw.workload.keys <= TINY_TREE_KEYS_MAX)
+            .collect();
+        assert!(
+            (60..=140).contains(&tiny.len()),
+            "{} of 400 draws are tiny trees",
+            tiny.len()
+        );
+        assert!(tiny
+            .iter()
+            .any(|draw| draw.faults.misdirected_write > 0.02 && draw.workload.keys <= 4));
+        assert!(draws
+            .iter()
+            .all(|draw| draw.workload.keys == 300 || draw.workload.keys <= TINY_TREE_KEYS_MAX));
+        let sectors: std::collections::BTreeSet<u64> = draws
+            .iter()
+            .map(|draw| draw.faults.sector_size_bytes)
+            .collect();
+        assert_eq!(sectors, [64, 128, 256, 512].into_iter().collect());
+        let segments: std::collections::BTreeSet<u64> = draws
+            .iter()
+            .map(|draw| draw.engine.log_segment_bytes)
+            .collect();
+        assert_eq!(segments.len(), 5);
     }
 
     // for_seed leaves non-swarm scenarios alone and keeps swarm draws within the configured caps.

@@ -9,11 +9,20 @@
 //! when the clients finish). The result is a scenario file plus its schedule that replays
 //! deterministically with `replay`.
 //!
-//! Bit rot is first pinned to the crash image (a file offset, not a disk call). Removing work
-//! moves pages around, so a removal that stops the failure only because the rot now lands on
-//! bytes nobody reads is retried with the rot moved onto bytes that candidate's recovery did
-//! read (a few offsets spread over them). Without that, a rot-driven failure such as a skipped
-//! page checksum barely shrinks: nearly every removal shifts the page the rot must hit.
+//! Bit rot, of a phase or of the recovery after it, is first pinned to the crash image (a file
+//! offset, not a disk call); rot that hit a commit record of the log is pinned to that record,
+//! counted back from the log's last one, wherever the log then lies. Removing work moves pages
+//! and records around, so a removal that stops the failure only because the rot now lands on
+//! bytes nobody reads is retried with the rot moved: onto each of the last few commit records,
+//! or onto bytes that candidate's recovery did read (a few offsets spread over them). Without
+//! that, a rot-driven failure such as a skipped page or record checksum barely shrinks: nearly
+//! every removal shifts the page or record the rot must hit.
+//!
+//! A torn or cut log record is a crash fate of a write still unsynced at the crash. Recorded
+//! fates that no longer fit (work was removed, so other writes are pending) are refitted file
+//! by file from the last write back, so the log's tail keeps its tear; and a removal that
+//! stops the failure is retried with the last crash a call or two earlier or later in its
+//! checkpoint window, where the log write is still unsynced.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,7 +32,8 @@ use crate::fs::TraceEvent;
 use crate::outcome::{Failure, FailureKind};
 use crate::scenario::Scenario;
 use crate::schedule::{
-    Fates, Operation, PlannedCrash, PlannedDamage, Schedule, ScheduleSize, ScheduledWrite,
+    Fates, Operation, PhaseSchedule, PlannedCrash, PlannedDamage, PlannedFault, Schedule,
+    ScheduleSize, ScheduledWrite,
 };
 
 /// Replays a shrink may spend by default.
@@ -72,6 +82,12 @@ struct Search<'a> {
 
 /// How many other places on the disk a pinned rot is tried at when a candidate stops failing.
 const RETARGETS: usize = 8;
+/// How many of the last commit records rot pinned to a log record is tried on instead: the
+/// last few are the ones recovery replays.
+const RECORD_RETARGETS: u32 = 4;
+/// Where a crash at an I/O call inside a checkpoint window is tried instead, when a removal
+/// stops the failure.
+const CRASH_SHIFTS: [i64; 4] = [-1, 1, -2, 2];
 
 impl Search<'_> {
     /// Replays `schedule` (with its trace when asked); the run, and whether it failed with the
@@ -98,9 +114,11 @@ impl Search<'_> {
 
     /// `candidate` if it still fails with the kind being shrunk. If it passes and carries rot
     /// pinned to a crash image, the rot may simply have stopped landing on data recovery
-    /// reads: removing work moves every page. Then the rot is moved, one flip at a time, onto
-    /// bytes that candidate's recovery did read, and the first such candidate that fails is
-    /// returned. The bug is the same; only where the disk rotted changed.
+    /// reads: removing work moves every page and every log record. Then the rot is moved onto
+    /// data recovery did read: rot pinned to a log record to each of the last few commit
+    /// records, other rot one flip at a time onto bytes that candidate's recovery read of its
+    /// file. The first such candidate that fails is returned. The bug is the same; only where
+    /// the disk rotted changed.
     fn reproduce(&mut self, candidate: Schedule) -> Option<Schedule> {
         let damaged = candidate
             .phases
@@ -114,14 +132,28 @@ impl Search<'_> {
             let Some(first) = candidate.phases[phase].damage.first() else {
                 continue;
             };
-            let file = first.file.clone();
-            let mask = first.flips.first().map_or(1, |flip| flip.1);
-            let reads = recovery_reads(&run.trace, phase as u32 + 1, &file);
-            for offset in spread(&reads, RETARGETS) {
-                let damage = vec![PlannedDamage {
-                    file: file.clone(),
-                    flips: vec![(offset, mask)],
-                }];
+            let tries: Vec<PlannedDamage> = match first.record {
+                Some(_) => (0..RECORD_RETARGETS)
+                    .map(|back| PlannedDamage {
+                        record: Some(back),
+                        ..first.clone()
+                    })
+                    .collect(),
+                None => {
+                    let mask = first.flips.first().map_or(1, |flip| flip.1);
+                    let reads = recovery_reads(&run.trace, phase as u32 + 1, &first.file);
+                    spread(&reads, RETARGETS)
+                        .into_iter()
+                        .map(|offset| PlannedDamage {
+                            file: first.file.clone(),
+                            flips: vec![(offset, mask)],
+                            record: None,
+                        })
+                        .collect()
+                }
+            };
+            for damage in tries {
+                let damage = vec![damage];
                 if candidate.phases[phase].damage == damage {
                     continue;
                 }
@@ -130,6 +162,30 @@ impl Search<'_> {
                 if self.fails(&moved) {
                     return Some(moved);
                 }
+            }
+        }
+        self.move_last_crash(&candidate)
+    }
+
+    /// `candidate` with its last phase's crash moved a few I/O calls earlier or later inside
+    /// its checkpoint window, if that fails. Removing work shifts which call the crash lands
+    /// on, and a failure that needs a write still unsynced at the crash (a torn or cut log
+    /// record) needs the crash between that write and its sync.
+    fn move_last_crash(&mut self, candidate: &Schedule) -> Option<Schedule> {
+        let last = candidate.phases.len().checked_sub(1)?;
+        let PlannedCrash::Io { operations } = candidate.phases[last].crash else {
+            return None;
+        };
+        for shift in CRASH_SHIFTS {
+            let Some(moved_to) = operations.checked_add_signed(shift).filter(|&at| at > 0) else {
+                continue;
+            };
+            let mut moved = candidate.clone();
+            moved.phases[last].crash = PlannedCrash::Io {
+                operations: moved_to,
+            };
+            if self.fails(&moved) {
+                return Some(moved);
             }
         }
         None
@@ -405,25 +461,39 @@ fn shrink_faults(search: &mut Search<'_>, schedule: &mut Schedule) {
             |schedule, damage| schedule.phases[phase].damage = damage.to_vec(),
             true,
         );
+        search.minimize_part(
+            schedule,
+            |schedule| schedule.phases[phase].recovery_faults.clone(),
+            |schedule, faults| schedule.phases[phase].recovery_faults = faults.to_vec(),
+            true,
+        );
     }
 }
 
 /// Bit rot recorded against a disk call moves when work before it is removed; the same flips
-/// applied to the crash image stay put. Each rot is moved to its phase's crash image if the
-/// failure survives that.
+/// applied to the crash image stay put, and rot that hit a log record stays on that record
+/// (counted from the log's end) wherever the log moved. Each rot, of the phase or of the
+/// recovery after it, is moved to its phase's crash image if the failure survives that.
 fn pin_rot_to_the_disk(search: &mut Search<'_>, schedule: &mut Schedule) {
+    type Faults = fn(&mut PhaseSchedule) -> &mut Vec<PlannedFault>;
+    let lists: [Faults; 2] = [
+        |phase| &mut phase.faults,
+        |phase| &mut phase.recovery_faults,
+    ];
     for phase in 0..schedule.phases.len() {
-        let mut index = 0;
-        while index < schedule.phases[phase].faults.len() {
-            let Some(rot) = schedule.phases[phase].faults[index].rot.clone() else {
-                index += 1;
-                continue;
-            };
-            let mut candidate = schedule.clone();
-            candidate.phases[phase].faults.remove(index);
-            candidate.phases[phase].damage.push(rot);
-            if !search.accept(schedule, candidate) {
-                index += 1;
+        for list in lists {
+            let mut index = 0;
+            while index < list(&mut schedule.phases[phase]).len() {
+                let Some(rot) = list(&mut schedule.phases[phase])[index].rot.clone() else {
+                    index += 1;
+                    continue;
+                };
+                let mut candidate = schedule.clone();
+                list(&mut candidate.phases[phase]).remove(index);
+                candidate.phases[phase].damage.push(rot);
+                if !search.accept(schedule, candidate) {
+                    index += 1;
+                }
             }
         }
     }

@@ -10,13 +10,13 @@ use std::ops::Bound;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crashpoint::{Engine, Error};
+use crashpoint::{Engine, Error, Lsn};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::fs::SimFs;
 use crate::hub::{now_nanos, Hub, SimClock, TimelineEvent};
-use crate::model::{first_difference, show, State};
+use crate::model::{first_difference, show, Model, State};
 use crate::outcome::{Failure, FailureKind};
 use crate::scenario::{KeyDistribution, Workload};
 use crate::schedule::{Operation, ScheduledWrite};
@@ -229,8 +229,30 @@ async fn transaction(
         .set(context.flags.transactions.get() + 1);
     if info.durable {
         hub.model.acknowledged_durable.insert(info.lsn);
+        if let Some(failed) = failed_sync_before(&context.fs, &hub.model, info.lsn) {
+            tracing::warn!(lsn = %info.lsn, failed, "commit acknowledged durable after a failed fsync");
+            hub.model
+                .acknowledged_after_fsync_error
+                .insert(info.lsn, failed);
+        }
     }
     Ok(())
+}
+
+/// The failed log fsync, on this disk (so since the engine last recovered), that makes
+/// acknowledging the commit at `lsn` durable a broken promise: its record overlaps what the
+/// fsync failed to make durable, or lies past where that segment ended then (written later,
+/// or in a later segment). A commit made durable before the failure may still return after it.
+fn failed_sync_before(fs: &SimFs, model: &Model, lsn: Lsn) -> Option<String> {
+    let end = model.record_end(lsn)?;
+    fs.failed_syncs().into_iter().find_map(|failed| {
+        let start = crashpoint::log::parse_segment_name(&failed.file)?;
+        let pending = failed.unsynced.iter().any(|&(from, to)| {
+            lsn.0 < start.saturating_add(to) && start.saturating_add(from) < end
+        });
+        let later = lsn.0 >= start.saturating_add(failed.len);
+        (pending || later).then(|| format!("fsync of {} at I/O #{}", failed.file, failed.index))
+    })
 }
 
 /// A commit's writes for a log line, formatted only when the line is printed:

@@ -24,6 +24,9 @@ fn scenario_for(canary: Canary) -> &'static str {
         Canary::ControlFileBeforeCheckpointRecord => "every-checkpoint-step",
         Canary::PageBeforeImage => "lost-writes",
         Canary::RestoreAfterRollForward => "smoke",
+        Canary::SkipSealedLogChecksum => "rot-at-rest",
+        Canary::RetryLogFsync => "fsync-error",
+        Canary::TruncatedRecordIsCorruption => "torn-writes",
     }
 }
 

@@ -59,6 +59,9 @@ mod canaries {
             Canary::ControlFileBeforeCheckpointRecord => "every-checkpoint-step",
             Canary::PageBeforeImage => "every-checkpoint-step",
             Canary::RestoreAfterRollForward => "every-checkpoint-step",
+            Canary::SkipSealedLogChecksum => "rot-at-rest",
+            Canary::RetryLogFsync => "fsync-error",
+            Canary::TruncatedRecordIsCorruption => "torn-writes",
         }
     }
 

@@ -49,6 +49,7 @@ fn every_shipped_scenario_parses() {
         "lying-fsync",
         "misdirected",
         "no-sync",
+        "rot-at-rest",
         "smoke",
         "swarm",
         "torn-writes",
@@ -73,7 +74,7 @@ fn every_shipped_scenario_parses() {
 fn shipped_scenarios_match_their_names() {
     let directory = shipped_directory();
     let load = |name: &str| Scenario::resolve(name, &directory).unwrap();
-    assert_eq!(load("torn-writes").crash.torn, 0.6);
+    assert_eq!(load("torn-writes").crash.fates.torn, 0.6);
     assert_eq!(load("torn-writes").crash.mode, CrashMode::Io);
     assert_eq!(load("every-checkpoint-step").crash.mode, CrashMode::Step);
     assert_eq!(load("every-checkpoint-step").crashes_per_seed, 6);

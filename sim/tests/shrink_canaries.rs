@@ -22,6 +22,9 @@ fn scenario_for(canary: Canary) -> &'static str {
         Canary::ControlFileBeforeCheckpointRecord => "every-checkpoint-step",
         Canary::PageBeforeImage => "lost-writes",
         Canary::RestoreAfterRollForward => "smoke",
+        Canary::SkipSealedLogChecksum => "rot-at-rest",
+        Canary::RetryLogFsync => "fsync-error",
+        Canary::TruncatedRecordIsCorruption => "torn-writes",
     }
 }
 
@@ -91,8 +94,14 @@ fn every_canary_shrinks_to_a_small_case_that_replays() {
             shrunk.after.transactions <= shrunk.before.transactions
                 && shrunk.io_after < shrunk.io_before
         );
+        // A bug in reading sealed log segments needs a sealed segment: filling a 4 KiB one
+        // takes about 25 to 30 short commits, which no shrink can remove.
+        let transactions_max = match canary {
+            Canary::SkipSealedLogChecksum => 32,
+            _ => 25,
+        };
         assert!(
-            shrunk.after.transactions <= 25 && shrunk.io_after <= 120,
+            shrunk.after.transactions <= transactions_max && shrunk.io_after <= 120,
             "{} shrank only to {:?} and {} I/O ops",
             canary.name(),
             shrunk.after,

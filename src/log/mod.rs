@@ -100,6 +100,9 @@ pub struct Log<V: Vfs> {
     sector_bytes: u64,
     /// Segment file name prefix: which log this is.
     prefix: &'static str,
+    /// A planted bug (the `retry-log-fsync` canary): a failed segment fsync is retried, and a
+    /// successful retry is taken as the records being durable.
+    pub(crate) retry_failed_sync: bool,
 }
 
 fn lock(buffer: &Mutex<Buffer>) -> MutexGuard<'_, Buffer> {
@@ -166,6 +169,7 @@ impl<V: Vfs> Log<V> {
             segment_bytes,
             sector_bytes,
             prefix,
+            retry_failed_sync: false,
         }
     }
 
@@ -306,8 +310,12 @@ impl<V: Vfs> Log<V> {
 
     async fn sync_open_segment(&self, io: &mut Io<V::File>) -> Result<()> {
         if let (Some((segment_start, file)), true) = (&io.segment, io.segment_dirty) {
-            file.sync()
-                .await
+            let mut synced = file.sync().await;
+            if let (Err(error), true) = (&synced, self.retry_failed_sync) {
+                tracing::warn!(%error, "planted bug: a failed log fsync is retried");
+                synced = file.sync().await;
+            }
+            synced
                 .map_err(|source| Error::io("sync", self.segment_name(*segment_start), source))?;
             io.segment_dirty = false;
         }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result, Structure};
 use crate::format::record::{self, Record};
 use crate::log::{parse_prefixed_segment_name, prefixed_segment_name, REDO_LOG_PREFIX};
+use crate::options::{Canary, Options};
 use crate::types::Lsn;
 use crate::vfs::{read_all, Vfs};
 
@@ -32,13 +33,44 @@ pub struct LogScan {
     pub stop_reason: &'static str,
 }
 
+/// Planted bugs of the scan (the `canary` feature); all off in a correct engine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScanFlaws {
+    /// Records of sealed segments (those with a later segment) are decoded without verifying
+    /// their checksums.
+    pub skip_sealed_checksum: bool,
+    /// A record whose header is whole and carries the expected LSN but which the end of its
+    /// file cuts short is reported as corruption, not taken as a torn tail.
+    pub truncated_record_is_corruption: bool,
+}
+
+impl ScanFlaws {
+    /// The flaws `options` plant (none without the `canary` feature).
+    pub fn planted(options: &Options) -> Self {
+        ScanFlaws {
+            skip_sealed_checksum: options.planted(Canary::SkipSealedLogChecksum),
+            truncated_record_is_corruption: options.planted(Canary::TruncatedRecordIsCorruption),
+        }
+    }
+}
+
 /// Reads all redo log records from `start` on. `start` must fall inside an existing segment.
 pub async fn scan<V: Vfs>(vfs: &V, start: u64) -> Result<LogScan> {
-    scan_log(vfs, REDO_LOG_PREFIX, start).await
+    scan_log(vfs, REDO_LOG_PREFIX, start, ScanFlaws::default()).await
+}
+
+/// [`scan`], with the planted bugs of `flaws`.
+pub async fn scan_with<V: Vfs>(vfs: &V, start: u64, flaws: ScanFlaws) -> Result<LogScan> {
+    scan_log(vfs, REDO_LOG_PREFIX, start, flaws).await
 }
 
 /// Reads all records of the log whose segment files start with `prefix`, from `start` on.
-pub async fn scan_log<V: Vfs>(vfs: &V, prefix: &str, start: u64) -> Result<LogScan> {
+pub async fn scan_log<V: Vfs>(
+    vfs: &V,
+    prefix: &str,
+    start: u64,
+    flaws: ScanFlaws,
+) -> Result<LogScan> {
     let segment_name = |start: u64| prefixed_segment_name(prefix, start);
     let names = vfs
         .list()
@@ -82,8 +114,18 @@ pub async fn scan_log<V: Vfs>(vfs: &V, prefix: &str, start: u64) -> Result<LogSc
         let decoded = if offset >= bytes.len() {
             record::Decoded::End
         } else {
-            record::decode(&bytes[offset..], Lsn(position))
+            let sealed = segments.range(segment_start + 1..).next().is_some();
+            let verify = !(flaws.skip_sealed_checksum && sealed);
+            record::decode_with(&bytes[offset..], Lsn(position), verify)
         };
+        if flaws.truncated_record_is_corruption && header_cut_short(bytes, offset, position) {
+            return Err(Error::corruption(
+                segment_name(segment_start),
+                offset as u64,
+                Structure::LogRecord,
+                format!("the record at LSN {position} runs past the end of its file"),
+            ));
+        }
         match decoded {
             record::Decoded::Record { record, len } => {
                 records.push((Lsn(position), record));
@@ -144,6 +186,19 @@ pub async fn scan_log<V: Vfs>(vfs: &V, prefix: &str, start: u64) -> Result<LogSc
         segments,
         stop_reason,
     })
+}
+
+/// Whether the bytes at `offset` hold a record header with the expected LSN whose declared
+/// length runs past the end of `bytes` (what the `truncated-record-is-corruption` canary
+/// wrongly calls corruption).
+fn header_cut_short(bytes: &[u8], offset: usize, position: u64) -> bool {
+    let rest = &bytes[offset.min(bytes.len())..];
+    if rest.len() < record::RECORD_HEADER_BYTES {
+        return false;
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+    let lsn = u64::from_le_bytes(rest[8..16].try_into().expect("8 bytes"));
+    lsn == position && len > rest.len() && len <= record::RECORD_BYTES_MAX
 }
 
 #[cfg(test)]
@@ -233,5 +288,23 @@ mod tests {
             ),
             "{error}"
         );
+    }
+
+    #[test]
+    fn only_a_genuine_header_cut_short_counts_as_truncated() {
+        // Proves the truncated-record flaw fires on a record whose file ends inside it, and
+        // not on zeros, garbage lengths or a record read at another LSN.
+        let whole = segment(0, 2);
+        let second = whole.len() / 2;
+        let cut = &whole[..whole.len() - 3];
+        assert!(header_cut_short(cut, second, second as u64));
+        assert!(!header_cut_short(&whole, second, second as u64));
+        assert!(!header_cut_short(cut, second, second as u64 + 1));
+        assert!(!header_cut_short(&[0; 64], 0, 0));
+        assert!(!header_cut_short(
+            &cut[..second + 10],
+            second,
+            second as u64
+        ));
     }
 }

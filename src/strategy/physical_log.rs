@@ -165,7 +165,13 @@ pub(crate) async fn read_physical_log<V: Vfs>(
         );
         return Ok((log, Vec::new(), 0));
     }
-    let scan = reader::scan_log(vfs, PHYSICAL_LOG_PREFIX, start).await?;
+    let scan = reader::scan_log(
+        vfs,
+        PHYSICAL_LOG_PREFIX,
+        start,
+        reader::ScanFlaws::planted(options),
+    )
+    .await?;
     let mut seen = BTreeSet::new();
     let mut images = Vec::new();
     for (position, record) in &scan.records {

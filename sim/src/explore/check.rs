@@ -15,7 +15,9 @@ use std::task::{Context, Poll};
 use crashpoint::Options;
 
 use crate::driver::SeedRun;
-use crate::fs::{CrashDecisions, CrashPoint, DiskImage, FaultRecord, FsConfig, SimFs, TraceEvent};
+use crate::fs::{
+    CrashDecisions, CrashPoint, DiskImage, FaultConfig, FaultRecord, FsConfig, SimFs, TraceEvent,
+};
 use crate::hub::{AnchorWrite, Hub, RecordedPoint};
 use crate::model::Model;
 use crate::oracle::{self, CrashFacts, Verdict};
@@ -48,7 +50,7 @@ impl PointFacts {
             .faults
             .iter()
             .filter(|(phase, fault)| {
-                fault.kind.damages_durable_data()
+                fault.explains_reads()
                     && (*phase < point.phase
                         || (*phase == point.phase && fault.index <= point.io_index))
             })
@@ -109,6 +111,7 @@ fn durable_files(point: &CrashPoint, names: &BTreeSet<&str>) -> DiskImage {
             .map(|(name, inode)| (name.clone(), *inode))
             .collect(),
         inodes: point.inodes.clone(),
+        unreadable: BTreeMap::new(),
     };
     let decisions = durable.all_survive();
     durable.materialize(&decisions).0
@@ -186,7 +189,10 @@ impl Checker {
         Checker {
             options,
             fs_config: FsConfig {
-                sector_size_bytes,
+                faults: FaultConfig {
+                    sector_size_bytes,
+                    ..FaultConfig::none()
+                },
                 record_trace: true,
                 ..FsConfig::default()
             },
@@ -383,6 +389,8 @@ const CHUNK_BYTES: u64 = 512;
 struct ImageHashes {
     /// In name order, as the image's map.
     files: Vec<(String, u64, Vec<u128>)>,
+    /// The image's unreadable sectors, in name order.
+    unreadable: Vec<(String, Vec<u64>)>,
 }
 
 impl ImageHashes {
@@ -397,7 +405,12 @@ impl ImageHashes {
                 (name.clone(), bytes.len() as u64, chunk_hashes(bytes, base))
             })
             .collect();
-        ImageHashes { files }
+        let unreadable = image
+            .unreadable
+            .iter()
+            .map(|(name, sectors)| (name.clone(), sectors.iter().copied().collect()))
+            .collect();
+        ImageHashes { files, unreadable }
     }
 
     /// Names and every byte.
@@ -414,12 +427,19 @@ impl ImageHashes {
         hasher.finish()
     }
 
-    /// Names and file lengths.
+    /// Names, file lengths and unreadable sectors (a read that fails reads no bytes, so the
+    /// footprint of a recovery cannot see them).
     fn layout_key(&self) -> u128 {
         let mut hasher = FastHasher::new();
         for (name, len, _) in &self.files {
             hasher.bytes(name.as_bytes());
             hasher.word(*len);
+        }
+        for (name, sectors) in &self.unreadable {
+            hasher.bytes(name.as_bytes());
+            for &sector in sectors {
+                hasher.word(sector);
+            }
         }
         hasher.finish()
     }

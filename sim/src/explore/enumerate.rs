@@ -8,7 +8,7 @@
 //! 2. for each namespace operation: every write landed with that operation undone, and no write
 //!    landed with only that operation applied; then no write landed with every namespace
 //!    operation applied (states equal to an earlier one, as small points have, are left out);
-//! 3. each write torn while every other write landed: prefix, suffix and garbage-sector
+//! 3. each write torn while every other write landed: prefix, suffix, garbage-sector and cut
 //!    tearings;
 //! 4. every proper prefix of the writes (an in-order crash);
 //! 5. every proper prefix whose last write is torn (the torn tail);
@@ -20,12 +20,16 @@
 //! Namespace operations are all applied from step 3 on. Surviving writes land in issue order:
 //! a reordering that matters leaves a subset, which some state lists. A tearing splits a write
 //! at sector granularity: prefix (the first half of its sectors new, the rest old), suffix (the
-//! first half old, the rest new), garbage sector (the first sector garbage, the rest new). A
-//! write of one sector can only be garbage; a `SetLen` or empty write cannot tear.
+//! first half old, the rest new), garbage sector (the first sector garbage, the rest new), cut
+//! (the first half new, and the file ends there: its size update stopped inside the write, so
+//! a write that appends leaves the file ending part-way through it). A write of one sector can
+//! only be garbage (cutting it loses it whole, a state step 6 or 7 lists); a `SetLen` or empty
+//! write cannot tear.
 //!
-//! What is not enumerated: tearings other than those three, surviving writes landing out of
-//! issue order over each other (overlapping writes in a different order), and namespace
-//! subsets beyond one operation undone or applied alone.
+//! What is not enumerated: tearings other than those four, surviving writes landing out of
+//! issue order over each other (overlapping writes in a different order), namespace subsets
+//! beyond one operation undone or applied alone, and damage at rest (rot, latent sector errors:
+//! a state holds what the run's disk had, and its recovery reads with faults off).
 
 use std::fmt;
 
@@ -48,6 +52,8 @@ pub enum Tearing {
     Suffix,
     /// The first sector garbage, the rest new.
     GarbageSector,
+    /// The first half of its sectors new, and the file ends there.
+    Cut,
 }
 
 impl Tearing {
@@ -56,12 +62,17 @@ impl Tearing {
             Tearing::Prefix => "prefix",
             Tearing::Suffix => "suffix",
             Tearing::GarbageSector => "garbage sector",
+            Tearing::Cut => "cut",
         }
     }
 }
 
-const TEARINGS_MULTI_SECTOR: &[Tearing] =
-    &[Tearing::Prefix, Tearing::Suffix, Tearing::GarbageSector];
+const TEARINGS_MULTI_SECTOR: &[Tearing] = &[
+    Tearing::Prefix,
+    Tearing::Suffix,
+    Tearing::GarbageSector,
+    Tearing::Cut,
+];
 const TEARINGS_ONE_SECTOR: &[Tearing] = &[Tearing::GarbageSector];
 
 /// Which unsynced namespace operations a state applies.
@@ -321,6 +332,8 @@ impl Shape {
                     SectorFate::Garbage(self.seed ^ (write as u64 + 1).wrapping_mul(GOLDEN))
                 }
                 Tearing::GarbageSector => SectorFate::New,
+                Tearing::Cut if sector < half => SectorFate::New,
+                Tearing::Cut => SectorFate::Missing,
             })
             .collect()
     }
@@ -489,7 +502,8 @@ mod tests {
 
     #[test]
     fn tearings_split_sectors_as_documented() {
-        // Proves prefix, suffix and garbage tearings give the sector fates the docs promise.
+        // Proves prefix, suffix, garbage and cut tearings give the sector fates the docs
+        // promise.
         let shape = shape(&[4, 1], 0);
         assert_eq!(
             shape.sector_fates(0, Tearing::Prefix),
@@ -512,6 +526,15 @@ mod tests {
         let garbage = shape.sector_fates(0, Tearing::GarbageSector);
         assert!(matches!(garbage[0], SectorFate::Garbage(_)));
         assert_eq!(garbage[1..], [SectorFate::New; 3]);
+        assert_eq!(
+            shape.sector_fates(0, Tearing::Cut),
+            [
+                SectorFate::New,
+                SectorFate::New,
+                SectorFate::Missing,
+                SectorFate::Missing
+            ]
+        );
         assert_eq!(shape.tearings(1), [Tearing::GarbageSector]);
     }
 

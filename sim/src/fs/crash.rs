@@ -31,6 +31,15 @@ pub enum DataOp {
 }
 
 impl DataOp {
+    /// The bytes it changes: a write's range, or for a `SetLen` everything from the new
+    /// length on (what it cuts off, or the zeros it adds).
+    pub fn range(&self) -> (u64, u64) {
+        match self {
+            DataOp::Write { offset, data } => (*offset, offset + data.len() as u64),
+            DataOp::SetLen { len } => (*len, u64::MAX),
+        }
+    }
+
     /// The absolute sector numbers a write touches (empty for `SetLen`). A torn write carries
     /// one [`SectorFate`] per sector of this range, in order.
     pub fn sectors_touched(&self, sector_size_bytes: u64) -> Range<u64> {
@@ -109,6 +118,11 @@ pub enum SectorFate {
     /// The whole sector (up to the end of the file) holds bytes from a ChaCha8 stream with
     /// this seed.
     Garbage(u64),
+    /// The sector did not land, and the file's size update stopped before it: the file ends
+    /// at this sector's start (or at the write's offset, if later) unless it was already
+    /// longer, where the sector keeps its old bytes. Missing sectors are always the last ones
+    /// of a torn write: a file can end part-way through an appended write.
+    Missing,
 }
 
 /// What a crash did to one unsynced operation.
@@ -117,8 +131,9 @@ pub enum WriteFate {
     Survives,
     Vanishes,
     /// One fate per sector of [`DataOp::sectors_touched`]; only for non-empty writes. The file
-    /// is extended to the end of the write whatever the sectors' fates (its size reached the
-    /// disk; its data partly did).
+    /// is extended to the end of the write whatever the old, new or garbage sectors' fates (its
+    /// size reached the disk; its data partly did), or only up to its first missing sector
+    /// (its data partly reached the disk; its size did not).
     Torn(Vec<SectorFate>),
 }
 
@@ -136,6 +151,7 @@ pub struct CrashDecisions {
 
 /// Odds of each fate of an unsynced write in [`CrashPoint::random_decisions`]. The defaults are
 /// SQLite's crash VFS: 3/8 written, 3/8 dropped, 1/4 trashed. The three weights are relative.
+/// The `[crash]` section of a scenario file embeds this type.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CrashConfig {
@@ -144,6 +160,9 @@ pub struct CrashConfig {
     pub torn: f64,
     /// Apply surviving writes in a seeded random order rather than issue order.
     pub reorder: bool,
+    /// Of the writes that land whole or torn, the fraction whose file ends inside them: its
+    /// size update stopped at one of their sectors ([`CrashPoint::random_cuts`]).
+    pub cut: f64,
 }
 
 impl Default for CrashConfig {
@@ -153,6 +172,7 @@ impl Default for CrashConfig {
             vanish: 0.375,
             torn: 0.25,
             reorder: true,
+            cut: 0.125,
         }
     }
 }
@@ -174,6 +194,9 @@ impl CrashConfig {
         if self.survive + self.vanish <= 0.0 {
             return Err("crash weights survive and vanish are both 0".to_string());
         }
+        if !(0.0..=1.0).contains(&self.cut) {
+            return Err(format!("crash cut = {} is not in [0, 1]", self.cut));
+        }
         Ok(())
     }
 }
@@ -194,6 +217,8 @@ pub struct CrashPoint {
     /// Durable bytes of every inode a crash image can contain (those of `durable_names` and of
     /// unsynced creates).
     pub inodes: BTreeMap<InodeId, Arc<Vec<u8>>>,
+    /// The unreadable sectors (latent sector errors) of those inodes that have any.
+    pub unreadable: BTreeMap<InodeId, BTreeSet<u64>>,
 }
 
 impl CrashPoint {
@@ -271,10 +296,42 @@ impl CrashPoint {
         }
     }
 
+    /// Lets files end inside writes: each write that lands whole or torn is, with probability
+    /// `config.cut`, cut at one of its sectors (drawn uniformly): that sector and the later
+    /// ones become [`SectorFate::Missing`], the earlier ones keep their fates (a whole write's
+    /// are new). Drawn from its own stream, so the other crash draws do not move.
+    pub fn random_cuts(
+        &self,
+        decisions: &mut CrashDecisions,
+        rng: &mut ChaCha8Rng,
+        config: &CrashConfig,
+    ) {
+        if config.cut <= 0.0 {
+            return;
+        }
+        for (pending, fate) in self.pending.iter().zip(decisions.fates.iter_mut()) {
+            let sectors = pending.op.sectors_touched(self.sector_size_bytes);
+            let count = (sectors.end - sectors.start) as usize;
+            if count == 0 || *fate == WriteFate::Vanishes || !rng.gen_bool(config.cut) {
+                continue;
+            }
+            let at = rng.gen_range(0..count);
+            let mut fates = match fate {
+                WriteFate::Torn(fates) => fates.clone(),
+                _ => vec![SectorFate::New; count],
+            };
+            for sector in &mut fates[at..] {
+                *sector = SectorFate::Missing;
+            }
+            *fate = WriteFate::Torn(fates);
+        }
+    }
+
     /// Builds the disk a crash with `decisions` leaves, and the crash faults it took: one
     /// `undone-namespace-op` per namespace operation not applied, one `lost-write` per vanished
-    /// operation, one `torn-write` per torn write, and one `reordered-write` per file whose
-    /// surviving writes landed out of issue order.
+    /// operation, one `torn-write` per torn write (`cut-write` when its file may end inside
+    /// it), and one `reordered-write` per file whose surviving writes landed out of issue
+    /// order.
     ///
     /// Namespace operations are applied first, in issue order (a rename or remove of a name the
     /// image lacks does nothing); then data operations in `decisions.order`, each to its inode if
@@ -298,6 +355,7 @@ impl CrashPoint {
                     offset: 0,
                     len: 0,
                     detail,
+                    damaged: Vec::new(),
                 });
                 continue;
             }
@@ -324,6 +382,9 @@ impl CrashPoint {
             let (kind, detail) = match fate {
                 WriteFate::Survives => continue,
                 WriteFate::Vanishes => (FaultKind::LostWrite, lost_detail(pending)),
+                WriteFate::Torn(sectors) if sectors.contains(&SectorFate::Missing) => {
+                    (FaultKind::CutWrite, torn_detail(sectors))
+                }
                 WriteFate::Torn(sectors) => (FaultKind::TornWrite, torn_detail(sectors)),
             };
             faults.push(FaultRecord {
@@ -333,6 +394,7 @@ impl CrashPoint {
                 offset,
                 len,
                 detail,
+                damaged: Vec::new(),
             });
         }
 
@@ -346,6 +408,10 @@ impl CrashPoint {
                 (*inode, bytes.as_ref().clone())
             })
             .collect();
+        let mut unreadable: BTreeMap<InodeId, BTreeSet<u64>> = names
+            .values()
+            .filter_map(|inode| Some((*inode, self.unreadable.get(inode)?.clone())))
+            .collect();
         // Per inode, the sequence numbers in the order they landed, to report reordering.
         let mut landed: BTreeMap<InodeId, Vec<u64>> = BTreeMap::new();
         for &index in &decisions.order {
@@ -358,6 +424,19 @@ impl CrashPoint {
                 continue;
             };
             landed.entry(pending.inode).or_default().push(pending.seq);
+            if let Some(sectors) = unreadable.get_mut(&pending.inode) {
+                match fate {
+                    WriteFate::Torn(fates) => {
+                        let touched = pending.op.sectors_touched(self.sector_size_bytes);
+                        for (sector, fate) in touched.zip(fates) {
+                            if matches!(fate, SectorFate::New | SectorFate::Garbage(_)) {
+                                sectors.remove(&sector);
+                            }
+                        }
+                    }
+                    _ => rewrite_sectors(sectors, &pending.op, self.sector_size_bytes),
+                }
+            }
             match (&pending.op, fate) {
                 (DataOp::SetLen { len }, _) => bytes.resize(*len as usize, 0),
                 (DataOp::Write { offset, data }, WriteFate::Torn(sectors)) => {
@@ -384,15 +463,25 @@ impl CrashPoint {
                 offset: 0,
                 len: 0,
                 detail: format!("writes landed in order [{}{more}]", shown.join(", ")),
+                damaged: Vec::new(),
             });
         }
         faults.sort_by_key(|fault| fault.index);
 
+        let unreadable = names
+            .iter()
+            .filter_map(|(name, inode)| {
+                let sectors = unreadable
+                    .get(inode)
+                    .filter(|sectors| !sectors.is_empty())?;
+                Some((name.clone(), sectors.clone()))
+            })
+            .collect();
         let files = names
             .into_iter()
             .map(|(name, inode)| (name, contents[&inode].clone()))
             .collect();
-        (DiskImage { files }, faults)
+        (DiskImage { files, unreadable }, faults)
     }
 
     fn check_fits(&self, decisions: &CrashDecisions) {
@@ -426,6 +515,11 @@ impl CrashPoint {
                     "a torn write needs one fate per sector it touches (op #{})",
                     pending.seq
                 );
+                assert!(
+                    missing_is_a_suffix(sectors),
+                    "only the last sectors of a torn write can be missing (op #{})",
+                    pending.seq
+                );
             }
         }
     }
@@ -451,10 +545,26 @@ fn torn_detail(sectors: &[SectorFate]) -> String {
             SectorFate::Old => "old",
             SectorFate::New => "new",
             SectorFate::Garbage(_) => "garbage",
+            SectorFate::Missing => "missing",
         })
         .collect();
     let more = if sectors.len() > 32 { ", ..." } else { "" };
     format!("sectors [{}{more}]", shown.join(", "))
+}
+
+/// Forgets the latent errors of the sectors `op` rewrites: every sector a write touches (the
+/// drive rewrites, and remaps, a sector whole), every sector a `SetLen` cuts off.
+pub(crate) fn rewrite_sectors(unreadable: &mut BTreeSet<u64>, op: &DataOp, sector_size_bytes: u64) {
+    match op {
+        DataOp::Write { .. } => {
+            for sector in op.sectors_touched(sector_size_bytes) {
+                unreadable.remove(&sector);
+            }
+        }
+        DataOp::SetLen { len } => {
+            unreadable.retain(|&sector| sector * sector_size_bytes < *len);
+        }
+    }
 }
 
 pub(crate) fn apply_write(bytes: &mut Vec<u8>, offset: u64, data: &[u8]) {
@@ -473,16 +583,21 @@ fn apply_torn_write(
     sectors: &[SectorFate],
     sector_size_bytes: u64,
 ) {
-    let end = offset + data.len() as u64;
-    if (bytes.len() as u64) < end {
-        bytes.resize(end as usize, 0);
-    }
     let first = offset / sector_size_bytes;
+    let end = offset + data.len() as u64;
+    // The size update reaches the first missing sector, or the write's end.
+    let size = match sectors.iter().position(|fate| *fate == SectorFate::Missing) {
+        Some(missing) => ((first + missing as u64) * sector_size_bytes).clamp(offset, end),
+        None => end,
+    };
+    if (bytes.len() as u64) < size {
+        bytes.resize(size as usize, 0);
+    }
     for (number, fate) in (first..).zip(sectors) {
         let sector_start = number * sector_size_bytes;
         let sector_end = sector_start + sector_size_bytes;
         match fate {
-            SectorFate::Old => {}
+            SectorFate::Old | SectorFate::Missing => {}
             SectorFate::New => {
                 let low = sector_start.max(offset);
                 let high = sector_end.min(end);
@@ -498,14 +613,31 @@ fn apply_torn_write(
     }
 }
 
-/// The files a crash left (or a test built): names and bytes, nothing pending.
+/// Whether no sector after a missing one landed: the size of a file stops at one place.
+pub fn missing_is_a_suffix(sectors: &[SectorFate]) -> bool {
+    let missing = sectors
+        .iter()
+        .position(|fate| *fate == SectorFate::Missing)
+        .unwrap_or(sectors.len());
+    sectors[missing..]
+        .iter()
+        .all(|fate| *fate == SectorFate::Missing)
+}
+
+/// The files a crash left (or a test built): names and bytes, nothing pending, and the sectors
+/// latent errors made unreadable.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DiskImage {
     pub files: BTreeMap<String, Vec<u8>>,
+    /// Per file name, the unreadable sectors (numbers in the disk's sector size); files
+    /// without any are left out.
+    pub unreadable: BTreeMap<String, BTreeSet<u64>>,
 }
 
 impl DiskImage {
-    /// A stable 64-bit digest of names and bytes, for comparing images across runs.
+    /// A stable 64-bit digest of names, bytes and unreadable sectors, for comparing images
+    /// across runs (an image without unreadable sectors digests as it did before they
+    /// existed).
     pub fn digest(&self) -> u64 {
         let mut digest = Digest::new();
         digest.u64(self.files.len() as u64);
@@ -513,6 +645,12 @@ impl DiskImage {
             digest.str(name);
             digest.u64(bytes.len() as u64);
             digest.bytes(bytes);
+        }
+        for (name, sectors) in &self.unreadable {
+            digest.str(name);
+            for &sector in sectors {
+                digest.u64(sector);
+            }
         }
         digest.0
     }

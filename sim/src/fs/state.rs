@@ -9,8 +9,10 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::crash::{apply_write, CrashPoint, DataOp, DiskImage, InodeId, NamespaceOp, PendingOp};
-use super::fault::{FaultKind, FaultRecord};
+use super::crash::{
+    apply_write, rewrite_sectors, CrashPoint, DataOp, DiskImage, InodeId, NamespaceOp, PendingOp,
+};
+use super::fault::{FailedSync, FaultKind, FaultRecord};
 use super::trace::{Digest, TraceEvent};
 use super::FsConfig;
 
@@ -45,6 +47,10 @@ struct Inode {
     /// An fsync error dropped unsynced operations that reads still see: `current` no longer
     /// equals `durable` plus `unsynced`.
     cache_diverged: bool,
+    /// Durable sectors (numbers, in the disk's sector size) a latent sector error made
+    /// unreadable: a read that needs a byte of one from the platter fails. A durable write
+    /// over the sector clears it (the drive remaps it).
+    unreadable: BTreeSet<u64>,
 }
 
 impl Inode {
@@ -117,13 +123,18 @@ pub(super) struct State {
     durable: BTreeMap<String, InodeId>,
     namespace: Vec<NamespaceOp>,
     fault_rng: ChaCha8Rng,
+    /// Draws the faults of a reads-only scope (recovery), so that what recovery meets never
+    /// moves the draws of the phase that follows on the same disk.
+    read_fault_rng: ChaCha8Rng,
     latency_rng: ChaCha8Rng,
-    pub(super) faults_enabled: bool,
+    pub(super) scope: FaultScope,
     pub(super) io_count: u64,
     digest: Digest,
     trace: Vec<TraceEvent>,
     pub(super) faults: Vec<FaultRecord>,
     pub(super) fault_count: u64,
+    /// Every fsync that failed, with what it failed to make durable.
+    pub(super) failed_syncs: Vec<FailedSync>,
     /// Set by the fault-injection helpers during one call, for its trace event.
     call_fault: Option<FaultKind>,
     pub(super) crashed: Option<CrashPoint>,
@@ -143,6 +154,21 @@ pub(super) struct State {
 /// asked for (a misdirected write's bytes land elsewhere).
 pub type WriteWatch = std::sync::Arc<dyn Fn(&str, u64, &[u8]) + Send + Sync>;
 
+/// The ChaCha stream (of the fault seed) that reads-only scopes draw from.
+const READ_FAULT_STREAM: u64 = 1;
+
+/// Which injected faults a disk draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultScope {
+    /// None: the disk only does what it is told (damage already at rest stays, though).
+    Off,
+    /// Only the faults reads meet ([`FaultKind::hits_reads`]), from their own stream: what a
+    /// recovery, which mostly reads, runs with.
+    Reads,
+    /// Every configured fault.
+    All,
+}
+
 /// Receives `(call index, crash point after the call)`.
 pub type Recorder = std::sync::Arc<dyn Fn(u64, CrashPoint) + Send + Sync>;
 
@@ -158,6 +184,11 @@ impl State {
     pub(super) fn new(config: FsConfig) -> Self {
         State {
             fault_rng: ChaCha8Rng::seed_from_u64(config.fault_seed),
+            read_fault_rng: {
+                let mut rng = ChaCha8Rng::seed_from_u64(config.fault_seed);
+                rng.set_stream(READ_FAULT_STREAM);
+                rng
+            },
             latency_rng: ChaCha8Rng::seed_from_u64(config.latency_seed),
             config,
             inodes: BTreeMap::new(),
@@ -165,12 +196,13 @@ impl State {
             live: BTreeMap::new(),
             durable: BTreeMap::new(),
             namespace: Vec::new(),
-            faults_enabled: true,
+            scope: FaultScope::All,
             io_count: 0,
             digest: Digest::new(),
             trace: Vec::new(),
             faults: Vec::new(),
             fault_count: 0,
+            failed_syncs: Vec::new(),
             call_fault: None,
             crashed: None,
             crash_at_io: None,
@@ -183,9 +215,11 @@ impl State {
 
     pub(super) fn from_image(image: DiskImage, config: FsConfig) -> Self {
         let mut state = State::new(config);
+        let mut unreadable = image.unreadable;
         for (name, bytes) in image.files {
             let id = state.new_inode();
             let inode = state.inodes.get_mut(&id).expect("just made");
+            inode.unreadable = unreadable.remove(&name).unwrap_or_default();
             inode.durable = Arc::new(bytes.clone());
             inode.current = bytes;
             inode.name = Some(name.clone());
@@ -210,7 +244,10 @@ impl State {
     }
 
     pub(super) fn draw_latency(&mut self) -> Duration {
-        let (min, max) = (self.config.latency_min, self.config.latency_max);
+        let (min, max) = (
+            self.config.faults.latency_min(),
+            self.config.faults.latency_max(),
+        );
         if max.is_zero() {
             return Duration::ZERO;
         }
@@ -319,53 +356,70 @@ impl State {
     }
 
     /// Decides whether a fault of `kind` hits this call: from the fault plan if one is set
-    /// (exactly the planned calls), else drawn at `rate`. Nothing is drawn while faults are
-    /// off, so a quiet phase does not move the fault stream.
+    /// (exactly the planned calls), else drawn at `rate`. Nothing is drawn while the scope
+    /// leaves `kind` out, so a quiet phase does not move the fault stream.
     fn roll(&mut self, kind: FaultKind, rate: f64) -> bool {
-        if !self.faults_enabled || self.crashed.is_some() {
+        let in_scope = match self.scope {
+            FaultScope::Off => false,
+            FaultScope::Reads => kind.hits_reads(),
+            FaultScope::All => true,
+        };
+        if !in_scope || self.crashed.is_some() {
             return false;
         }
         // Drawn even under a plan, so a plan recorded from a run replays that run's fault
         // details (misdirection targets, flipped bits) from the same stream positions.
-        let drawn = rate > 0.0 && self.fault_rng.gen_bool(rate);
+        let drawn = rate > 0.0 && self.rng().gen_bool(rate);
         match &self.fault_plan {
             Some(plan) => plan.get(&self.io_count) == Some(&kind),
             None => drawn,
         }
     }
 
-    fn inject(&mut self, index: u64, kind: FaultKind, call: &Call, detail: String) {
-        self.inject_at(
-            index,
-            kind,
-            call.file.clone(),
-            call.offset,
-            call.len,
-            detail,
-        );
+    /// The stream the current scope draws fault details from.
+    fn rng(&mut self) -> &mut ChaCha8Rng {
+        match self.scope {
+            FaultScope::Reads => &mut self.read_fault_rng,
+            FaultScope::Off | FaultScope::All => &mut self.fault_rng,
+        }
     }
 
-    fn inject_at(
+    /// Records a fault that hit `call`; `damaged` lists the byte ranges of the call's file it
+    /// made unreliable (see [`FaultRecord::damaged`]).
+    fn inject(
         &mut self,
         index: u64,
         kind: FaultKind,
-        file: String,
-        offset: u64,
-        len: u64,
+        call: &Call,
         detail: String,
+        damaged: Vec<(u64, u64)>,
     ) {
-        tracing::debug!(index, kind = kind.name(), file = %file, offset, len, detail = %detail, "fault injected");
-        self.call_fault = Some(kind);
+        let record = FaultRecord {
+            index,
+            kind,
+            file: call.file.clone(),
+            offset: call.offset,
+            len: call.len,
+            detail,
+            damaged,
+        };
+        self.record_fault(record);
+    }
+
+    fn record_fault(&mut self, record: FaultRecord) {
+        tracing::debug!(
+            index = record.index,
+            kind = record.kind.name(),
+            file = %record.file,
+            offset = record.offset,
+            len = record.len,
+            detail = %record.detail,
+            "fault injected"
+        );
+        self.call_fault = Some(record.kind);
         self.fault_count += 1;
         if self.faults.len() < RECORDS_LIMIT {
-            self.faults.push(FaultRecord {
-                index,
-                kind,
-                file,
-                offset,
-                len,
-                detail,
-            });
+            self.faults.push(record);
         }
     }
 
@@ -480,40 +534,104 @@ impl State {
         buf: &mut [u8],
     ) -> io::Result<usize> {
         let rate = self.config.faults.bit_rot;
-        if !self.inode(id).durable.is_empty() && self.roll(FaultKind::BitRot, rate) {
-            self.rot(index, call, id);
+        if self.roll(FaultKind::BitRot, rate) {
+            self.rot(index);
+        }
+        let rate = self.config.faults.latent_sector_error;
+        if self.roll(FaultKind::LatentSectorError, rate) {
+            self.make_unreadable(index);
         }
         let available = (self.inode(id).current.len() as u64).saturating_sub(offset) as usize;
         let mut read = buf.len().min(available);
+        if let Some(sector) = self.unreadable_sector(id, offset, read as u64) {
+            return Err(io::Error::other(format!(
+                "simulated latent sector error: sector {sector} is unreadable"
+            )));
+        }
         let rate = self.config.faults.short_read;
         if read >= 2 && self.roll(FaultKind::ShortRead, rate) {
-            let short = self.fault_rng.gen_range(1..read);
+            let short = self.rng().gen_range(1..read);
             let detail = format!("returned {short} of {read} bytes");
-            self.inject(index, FaultKind::ShortRead, call, detail);
+            self.inject(index, FaultKind::ShortRead, call, detail, Vec::new());
             read = short;
         }
+        let mut source = offset;
+        let rate = self.config.faults.misdirected_read;
+        if read > 0 && self.roll(FaultKind::MisdirectedRead, rate) {
+            let len = self.inode(id).current.len() as u64;
+            source = self.misdirect_read(offset, len);
+            let detail = format!("returned the bytes at offset {source}");
+            let damaged = vec![(offset, offset + read as u64)];
+            self.inject(index, FaultKind::MisdirectedRead, call, detail, damaged);
+        }
         if read > 0 {
-            let start = offset as usize;
-            buf[..read].copy_from_slice(&self.inode(id).current[start..start + read]);
+            let current = &self.inode(id).current;
+            for (position, byte) in (source..).zip(buf[..read].iter_mut()) {
+                *byte = current.get(position as usize).copied().unwrap_or(0);
+            }
         }
         Ok(read)
     }
 
-    /// Flips 1 to 8 bits of one durable sector. Reads see the flips wherever the page cache
-    /// holds the platter's bytes (not where an unsynced write covers them).
-    fn rot(&mut self, index: u64, call: &Call, id: InodeId) {
-        let sector_size_bytes = self.config.sector_size_bytes;
-        let durable_len = self.inode(id).durable.len() as u64;
-        let sector = self
-            .fault_rng
-            .gen_range(0..durable_len.div_ceil(sector_size_bytes));
-        let start = sector * sector_size_bytes;
-        let end = (start + sector_size_bytes).min(durable_len);
-        let flips = self.fault_rng.gen_range(1..=8);
+    /// A sector-aligned offset, other than `offset`, in the file's sectors or the one past its
+    /// end (which reads as zeros): where a misdirected read takes its bytes from.
+    fn misdirect_read(&mut self, offset: u64, len: u64) -> u64 {
+        let sector_size_bytes = self.config.sector_size_bytes();
+        let sectors = len.div_ceil(sector_size_bytes) + 1;
+        let mut target = self.rng().gen_range(0..sectors) * sector_size_bytes;
+        if target == offset {
+            target += sector_size_bytes;
+        }
+        target
+    }
+
+    /// Picks one durable sector among every durable file's (uniformly over sectors, files in
+    /// name order): the inode, its name, and the sector's byte range. None if nothing is
+    /// durable.
+    fn durable_sector(&mut self) -> Option<(InodeId, String, u64, u64)> {
+        let sector_size_bytes = self.config.sector_size_bytes();
+        let files: Vec<(InodeId, String, u64)> = self
+            .durable
+            .iter()
+            .map(|(name, id)| (*id, name.clone(), self.inodes[id].durable.len() as u64))
+            .filter(|(_, _, len)| *len > 0)
+            .collect();
+        let total: u64 = files
+            .iter()
+            .map(|(_, _, len)| len.div_ceil(sector_size_bytes))
+            .sum();
+        if total == 0 {
+            return None;
+        }
+        let mut pick = self.rng().gen_range(0..total);
+        for (id, name, len) in files {
+            let sectors = len.div_ceil(sector_size_bytes);
+            if pick < sectors {
+                let start = pick * sector_size_bytes;
+                return Some((id, name, start, (start + sector_size_bytes).min(len)));
+            }
+            pick -= sectors;
+        }
+        unreachable!("the pick is below the total of the sectors")
+    }
+
+    /// Flips 1 to 8 bits of one durable sector of any durable file (the log included, where
+    /// only recovery reads). Reads see the flips wherever the page cache holds the platter's
+    /// bytes (not where an unsynced write covers them).
+    fn rot(&mut self, index: u64) {
+        let Some((id, file, start, end)) = self.durable_sector() else {
+            return;
+        };
+        // Most rot is a single flipped bit; now and then a burst of up to 8.
+        let flips = if self.rng().gen_bool(0.5) {
+            1
+        } else {
+            self.rng().gen_range(2..=8)
+        };
         let mut positions = Vec::with_capacity(flips);
         for _ in 0..flips {
-            let position = self.fault_rng.gen_range(start..end);
-            let mask = 1u8 << self.fault_rng.gen_range(0..8);
+            let position = self.rng().gen_range(start..end);
+            let mask = 1u8 << self.rng().gen_range(0..8);
             positions.push((position, mask));
         }
         let inode = self.inode(id);
@@ -531,8 +649,58 @@ impl State {
             .map(|(position, mask)| format!("{position}^{mask:#04x}"))
             .collect();
         let detail = format!("flipped bits at {}", shown.join(", "));
-        let file = call.file.clone();
-        self.inject_at(index, FaultKind::BitRot, file, start, end - start, detail);
+        let damaged = positions
+            .iter()
+            .map(|&(position, _)| (position, position + 1))
+            .collect();
+        self.record_fault(FaultRecord {
+            index,
+            kind: FaultKind::BitRot,
+            file,
+            offset: start,
+            len: end - start,
+            detail,
+            damaged,
+        });
+    }
+
+    /// Makes one durable sector of any durable file unreadable (a latent sector error).
+    fn make_unreadable(&mut self, index: u64) {
+        let Some((id, file, start, end)) = self.durable_sector() else {
+            return;
+        };
+        let sector = start / self.config.sector_size_bytes();
+        self.inode(id).unreadable.insert(sector);
+        self.record_fault(FaultRecord {
+            index,
+            kind: FaultKind::LatentSectorError,
+            file,
+            offset: start,
+            len: end - start,
+            detail: format!("sector {sector} unreadable until rewritten"),
+            damaged: vec![(start, end)],
+        });
+    }
+
+    /// The first unreadable sector a read of `[offset, offset + len)` needs from the platter
+    /// (one the page cache does not cover with an unsynced write).
+    fn unreadable_sector(&self, id: InodeId, offset: u64, len: u64) -> Option<u64> {
+        let inode = &self.inodes[&id];
+        if inode.unreadable.is_empty() || len == 0 {
+            return None;
+        }
+        let sector_size_bytes = self.config.sector_size_bytes();
+        let first = offset / sector_size_bytes;
+        let last = (offset + len).div_ceil(sector_size_bytes);
+        inode
+            .unreadable
+            .range(first..last)
+            .copied()
+            .find(|&sector| {
+                let start = (sector * sector_size_bytes).max(offset);
+                let end = ((sector + 1) * sector_size_bytes).min(offset + len);
+                (start..end).any(|position| !inode.dirty_at(position))
+            })
     }
 
     pub(super) fn write(
@@ -545,23 +713,15 @@ impl State {
     ) -> io::Result<()> {
         let faults = self.config.faults.clone();
         if self.roll(FaultKind::WriteError, faults.write_error) {
-            self.inject(
-                index,
-                FaultKind::WriteError,
-                call,
-                "nothing written".to_string(),
-            );
+            let detail = "nothing written".to_string();
+            self.inject(index, FaultKind::WriteError, call, detail, Vec::new());
             return Err(io::Error::other("simulated write error"));
         }
         let end = offset + data.len() as u64;
         let len = self.inode(id).current.len() as u64;
         if end > len && self.roll(FaultKind::NoSpace, faults.no_space) {
-            self.inject(
-                index,
-                FaultKind::NoSpace,
-                call,
-                "nothing written".to_string(),
-            );
+            let detail = "nothing written".to_string();
+            self.inject(index, FaultKind::NoSpace, call, detail, Vec::new());
             return Err(io::Error::new(io::ErrorKind::StorageFull, "no space"));
         }
         if data.is_empty() {
@@ -571,7 +731,10 @@ impl State {
         if self.roll(FaultKind::MisdirectedWrite, faults.misdirected_write) {
             target = self.misdirect(offset, data.len() as u64, len.max(end));
             let detail = format!("landed at offset {target}");
-            self.inject(index, FaultKind::MisdirectedWrite, call, detail);
+            // The intended range keeps its old bytes and the landing range loses its own.
+            let len = data.len() as u64;
+            let damaged = vec![(offset, offset + len), (target, target + len)];
+            self.inject(index, FaultKind::MisdirectedWrite, call, detail, damaged);
         }
         let inode = self.inode(id);
         apply_write(&mut inode.current, target, data);
@@ -592,7 +755,7 @@ impl State {
     /// A sector-aligned offset in `[0, limit]` (rounded up to a sector) where a write of `len`
     /// bytes does not overlap `[offset, offset + len)`.
     fn misdirect(&mut self, offset: u64, len: u64, limit: u64) -> u64 {
-        let sector_size_bytes = self.config.sector_size_bytes;
+        let sector_size_bytes = self.config.sector_size_bytes();
         // Aligned offsets k * sector with k * sector + len <= offset.
         let below = if offset >= len {
             (offset - len) / sector_size_bytes + 1
@@ -602,7 +765,7 @@ impl State {
         // Aligned offsets from the first one at or after the write's end up to the limit.
         let first_above = (offset + len).div_ceil(sector_size_bytes);
         let above = limit.div_ceil(sector_size_bytes) - first_above + 1;
-        let pick = self.fault_rng.gen_range(0..below + above);
+        let pick = self.rng().gen_range(0..below + above);
         let target = if pick < below {
             pick
         } else {
@@ -619,32 +782,49 @@ impl State {
         let faults = self.config.faults.clone();
         let unsynced = self.inode(id).unsynced.len();
         if self.roll(FaultKind::LyingFsync, faults.lying_fsync) {
+            let mut damaged = Vec::with_capacity(unsynced);
             for pending in &mut self.inode(id).unsynced {
                 pending.acknowledged = true;
+                damaged.push(pending.op.range());
             }
             let detail = format!("reported {unsynced} unsynced operations durable, persisted none");
-            self.inject(index, FaultKind::LyingFsync, call, detail);
+            self.inject(index, FaultKind::LyingFsync, call, detail, damaged);
             return Ok(());
         }
         if self.roll(FaultKind::FsyncError, faults.fsync_error) {
             let mut kept = Vec::with_capacity(unsynced);
-            for pending in std::mem::take(&mut self.inode(id).unsynced) {
-                if self.fault_rng.gen_bool(0.5) {
+            let mut damaged = Vec::new();
+            let all = std::mem::take(&mut self.inode(id).unsynced);
+            let failed = FailedSync {
+                index,
+                file: call.file.clone(),
+                len: self.inode(id).current.len() as u64,
+                unsynced: all.iter().map(|pending| pending.op.range()).collect(),
+            };
+            for pending in all {
+                if self.rng().gen_bool(0.5) {
                     kept.push(pending);
+                } else {
+                    damaged.push(pending.op.range());
                 }
             }
             let dropped = unsynced - kept.len();
             let inode = self.inode(id);
             inode.unsynced = kept;
             inode.cache_diverged |= dropped > 0;
+            if self.failed_syncs.len() < RECORDS_LIMIT {
+                self.failed_syncs.push(failed);
+            }
             let detail = format!("dropped {dropped} of {unsynced} unsynced operations");
-            self.inject(index, FaultKind::FsyncError, call, detail);
+            self.inject(index, FaultKind::FsyncError, call, detail, damaged);
             return Err(io::Error::other("simulated fsync error"));
         }
+        let sector_size_bytes = self.config.sector_size_bytes();
         let inode = self.inode(id);
         if !inode.unsynced.is_empty() {
             let durable = Arc::make_mut(&mut inode.durable);
             for pending in inode.unsynced.drain(..) {
+                rewrite_sectors(&mut inode.unreadable, &pending.op, sector_size_bytes);
                 match pending.op {
                     DataOp::Write { offset, data } => apply_write(durable, offset, &data),
                     DataOp::SetLen { len } => durable.resize(len as usize, 0),
@@ -706,9 +886,13 @@ impl State {
         }
         let mut pending = Vec::new();
         let mut inodes = BTreeMap::new();
+        let mut unreadable = BTreeMap::new();
         for id in scope {
             let inode = &self.inodes[&id];
             inodes.insert(id, inode.durable.clone());
+            if !inode.unreadable.is_empty() {
+                unreadable.insert(id, inode.unreadable.clone());
+            }
             let file = inode
                 .name
                 .clone()
@@ -730,9 +914,10 @@ impl State {
             files,
             pending,
             namespace: self.namespace.clone(),
-            sector_size_bytes: self.config.sector_size_bytes,
+            sector_size_bytes: self.config.sector_size_bytes(),
             durable_names: self.durable.clone(),
             inodes,
+            unreadable,
         }
     }
 
@@ -742,7 +927,13 @@ impl State {
             .iter()
             .map(|(name, id)| (name.clone(), self.inodes[id].durable.as_ref().clone()))
             .collect();
-        DiskImage { files }
+        let unreadable = self
+            .durable
+            .iter()
+            .filter(|(_, id)| !self.inodes[id].unreadable.is_empty())
+            .map(|(name, id)| (name.clone(), self.inodes[id].unreadable.clone()))
+            .collect();
+        DiskImage { files, unreadable }
     }
 
     pub(super) fn file_bytes(&self, name: &str) -> Option<Vec<u8>> {

@@ -1,5 +1,4 @@
 use std::future::Future;
-use std::time::Duration;
 
 use crashpoint::vfs::{read_all, Vfs, VfsFile};
 use rand::{RngCore, SeedableRng};
@@ -56,7 +55,10 @@ fn unsynced_write_vanishes_survives_or_tears_by_sector() {
     // Proves the three fates of an unsynced write, sector by sector, with exact bytes.
     simulate(2, async {
         let config = FsConfig {
-            sector_size_bytes: 4,
+            faults: FaultConfig {
+                sector_size_bytes: 4,
+                ..FaultConfig::none()
+            },
             ..FsConfig::default()
         };
         let fs = disk_with("a", b"AAAAAAAAAAAA", config);
@@ -96,7 +98,10 @@ fn torn_extending_write_keeps_the_new_length() {
     // Proves a torn write past the end extends the file and leaves zeros in its old sectors.
     simulate(3, async {
         let config = FsConfig {
-            sector_size_bytes: 4,
+            faults: FaultConfig {
+                sector_size_bytes: 4,
+                ..FaultConfig::none()
+            },
             ..FsConfig::default()
         };
         let fs = disk_with("a", b"AAAA", config);
@@ -109,6 +114,92 @@ fn torn_extending_write_keeps_the_new_length() {
             order: vec![0],
         };
         assert_eq!(point.materialize(&torn).0.files["a"], b"AAAA\0\0\0\0CCCC");
+    });
+}
+
+#[test]
+fn a_file_can_end_inside_an_appended_write() {
+    // Proves a cut write leaves its file ending at the first missing sector (its earlier
+    // sectors landed), that missing sectors keep old bytes where the file was already longer,
+    // and that the crash reports a cut write.
+    simulate(23, async {
+        let config = FsConfig {
+            faults: FaultConfig {
+                sector_size_bytes: 4,
+                ..FaultConfig::none()
+            },
+            ..FsConfig::default()
+        };
+        let fs = disk_with("a", b"AAAAAA", config);
+        let file = fs.open("a").await.unwrap();
+        file.write_at(2, b"BBBBBBBBBB").await.unwrap();
+        let point = fs.crash_point();
+        let cut = |fates: Vec<SectorFate>| CrashDecisions {
+            fates: vec![WriteFate::Torn(fates)],
+            namespace_applied: vec![],
+            order: vec![0],
+        };
+        let (image, faults) = point.materialize(&cut(vec![
+            SectorFate::New,
+            SectorFate::New,
+            SectorFate::Missing,
+        ]));
+        assert_eq!(
+            image.files["a"], b"AABBBBBB",
+            "ends at the first missing sector"
+        );
+        assert_eq!(kinds(&faults), vec![FaultKind::CutWrite]);
+        assert_eq!(faults[0].detail, "sectors [new, new, missing]");
+        let (image, _) = point.materialize(&cut(vec![
+            SectorFate::New,
+            SectorFate::Missing,
+            SectorFate::Missing,
+        ]));
+        assert_eq!(image.files["a"], b"AABBAA", "the file was already longer");
+        let (image, _) = point.materialize(&cut(vec![SectorFate::Missing; 3]));
+        assert_eq!(image.files["a"], b"AAAAAA");
+    });
+}
+
+#[test]
+fn random_cuts_end_files_only_inside_writes_that_land() {
+    // Proves the cut draw leaves vanished writes alone, cuts landing ones at one sector with
+    // everything after it missing, and never cuts with a rate of 0.
+    let config = CrashConfig {
+        cut: 1.0,
+        ..CrashConfig::default()
+    };
+    simulate(24, async {
+        let fs = SimFs::new(FsConfig {
+            faults: FaultConfig {
+                sector_size_bytes: 4,
+                ..FaultConfig::none()
+            },
+            ..FsConfig::default()
+        });
+        let file = fs.create("a").await.unwrap();
+        for round in 0..6u64 {
+            file.write_at(round * 16, &[1u8; 16]).await.unwrap();
+        }
+        let point = fs.crash_point();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut decisions = point.all_survive();
+        decisions.fates[1] = WriteFate::Vanishes;
+        point.random_cuts(&mut decisions, &mut rng, &config);
+        assert_eq!(decisions.fates[1], WriteFate::Vanishes);
+        for (index, fate) in decisions.fates.iter().enumerate().filter(|(i, _)| *i != 1) {
+            let WriteFate::Torn(sectors) = fate else {
+                panic!("write {index} was not cut: {fate:?}");
+            };
+            assert!(sectors.contains(&SectorFate::Missing) && missing_is_a_suffix(sectors));
+        }
+        let mut untouched = point.all_survive();
+        let none = CrashConfig {
+            cut: 0.0,
+            ..CrashConfig::default()
+        };
+        point.random_cuts(&mut untouched, &mut rng, &none);
+        assert_eq!(untouched, point.all_survive());
     });
 }
 
@@ -140,7 +231,7 @@ fn lying_fsync_persists_nothing_and_is_recorded() {
             b"before",
             config_with(FaultConfig {
                 lying_fsync: 1.0,
-                ..FaultConfig::default()
+                ..FaultConfig::none()
             }),
         );
         let file = fs.open("a").await.unwrap();
@@ -168,7 +259,7 @@ fn fsync_error_returns_err_and_drops_unsynced_writes() {
     simulate(6, async {
         let config = config_with(FaultConfig {
             fsync_error: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", &[0u8; 20], config);
         let file = fs.open("a").await.unwrap();
@@ -181,6 +272,23 @@ fn fsync_error_returns_err_and_drops_unsynced_writes() {
         assert_eq!(fs.file_bytes("a").unwrap(), written);
         let kept = fs.crash_point().pending.len();
         assert!(kept < 20, "the fault stream dropped none of 20 writes");
+        // The record names exactly the dropped bytes; the failed sync every unsynced one.
+        let fault = &fs.faults()[0];
+        assert_eq!(fault.damaged.len(), 20 - kept);
+        assert!(fault.is_damage());
+        let kept_bytes: Vec<u64> = fs
+            .crash_point()
+            .pending
+            .iter()
+            .map(|pending| pending.op.range().0)
+            .collect();
+        assert!(fault
+            .damaged
+            .iter()
+            .all(|(start, _)| !kept_bytes.contains(start)));
+        let failed = fs.failed_syncs();
+        assert_eq!(failed.len(), 1);
+        assert_eq!((failed[0].len, failed[0].unsynced.len()), (20, 20));
 
         fs.set_faults_enabled(false);
         file.sync().await.unwrap();
@@ -207,7 +315,7 @@ fn misdirected_write_lands_sector_aligned_elsewhere() {
     simulate(7, async {
         let config = config_with(FaultConfig {
             misdirected_write: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", &[0x11; 2048], config);
         let file = fs.open("a").await.unwrap();
@@ -238,7 +346,7 @@ fn bit_rot_stays_flipped_on_every_read() {
     simulate(8, async {
         let config = config_with(FaultConfig {
             bit_rot: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", &[0u8; 2048], config);
         let file = fs.open("a").await.unwrap();
@@ -267,7 +375,7 @@ fn short_read_returns_at_least_one_byte() {
     simulate(9, async {
         let config = config_with(FaultConfig {
             short_read: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", b"0123456789", config);
         let file = fs.open("a").await.unwrap();
@@ -289,7 +397,7 @@ fn write_error_and_no_space_write_nothing() {
     simulate(10, async {
         let config = config_with(FaultConfig {
             write_error: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", b"abc", config);
         let file = fs.open("a").await.unwrap();
@@ -298,7 +406,7 @@ fn write_error_and_no_space_write_nothing() {
 
         let config = config_with(FaultConfig {
             no_space: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", b"abc", config);
         let file = fs.open("a").await.unwrap();
@@ -383,13 +491,13 @@ async fn workload(seed: u64) -> (u64, Vec<TraceEvent>, CrashPoint) {
             fsync_error: 0.1,
             short_read: 0.3,
             bit_rot: 0.05,
+            latency_min_us: 10,
+            latency_max_us: 5_000,
+            ..FaultConfig::none()
         },
-        latency_min: Duration::from_micros(10),
-        latency_max: Duration::from_millis(5),
         fault_seed: seed,
         latency_seed: seed.wrapping_add(1),
         record_trace: true,
-        ..FsConfig::default()
     };
     let fs = SimFs::new(config);
     let mut handles = Vec::new();
@@ -523,7 +631,7 @@ fn faults_off_draws_nothing() {
             lying_fsync: 1.0,
             short_read: 1.0,
             bit_rot: 1.0,
-            ..FaultConfig::default()
+            ..FaultConfig::none()
         });
         let fs = disk_with("a", b"abc", config);
         fs.set_faults_enabled(false);
@@ -532,5 +640,150 @@ fn faults_off_draws_nothing() {
         file.sync().await.unwrap();
         assert_eq!(read_all(&file).await.unwrap(), b"xyz");
         assert!(fs.faults().is_empty());
+    });
+}
+
+/// A disk holding `files`, all durable.
+fn disk_of(files: &[(&str, &[u8])], config: FsConfig) -> SimFs {
+    let mut image = DiskImage::default();
+    for (name, bytes) in files {
+        image.files.insert(name.to_string(), bytes.to_vec());
+    }
+    SimFs::from_image(image, config)
+}
+
+#[test]
+fn rot_reaches_files_nobody_reads() {
+    // Proves bit rot drawn on reads of one file also lands in the durable bytes of another
+    // (a log only recovery reads), and names the file it hit.
+    simulate(19, async {
+        let config = config_with(FaultConfig {
+            bit_rot: 1.0,
+            ..FaultConfig::none()
+        });
+        let fs = disk_of(&[("data", &[0u8; 512]), ("log", &[0u8; 4096])], config);
+        let data = fs.open("data").await.unwrap();
+        let mut buf = [0u8; 16];
+        for _ in 0..40 {
+            data.read_at(0, &mut buf).await.unwrap();
+        }
+        let rotted: std::collections::BTreeSet<String> =
+            fs.faults().into_iter().map(|fault| fault.file).collect();
+        assert!(rotted.contains("log"), "{rotted:?}");
+        let log = &fs.durable_image().files["log"];
+        assert!(log.iter().any(|&byte| byte != 0));
+        let faults = fs.faults();
+        let fault = faults.iter().find(|fault| fault.file == "log").unwrap();
+        assert!(fault.is_damage());
+        let (start, _) = fault.damaged[0];
+        assert_ne!(log[start as usize], 0, "damaged names a flipped byte");
+    });
+}
+
+#[test]
+fn latent_sector_errors_fail_reads_until_rewritten() {
+    // Proves a latent sector error fails every read that needs the sector from the platter,
+    // even with faults off, survives into a crash image, is masked by an unsynced write
+    // over it and is cleared once a rewrite of the sector is durable.
+    simulate(20, async {
+        let config = FsConfig {
+            faults: FaultConfig {
+                latent_sector_error: 1.0,
+                sector_size_bytes: 4,
+                ..FaultConfig::none()
+            },
+            ..FsConfig::default()
+        };
+        let fs = disk_of(&[("a", b"abcd")], config);
+        let file = fs.open("a").await.unwrap();
+        let mut buf = [0u8; 4];
+        let error = file.read_at(0, &mut buf).await.unwrap_err();
+        assert!(error.to_string().contains("latent sector error"), "{error}");
+        assert_eq!(kinds(&fs.faults()), vec![FaultKind::LatentSectorError]);
+        fs.set_faults_enabled(false);
+        assert!(file.read_at(0, &mut buf).await.is_err(), "it stays");
+        let image = fs.durable_image();
+        assert_eq!(image.unreadable["a"], [0].into_iter().collect());
+        let rebooted = SimFs::from_image(image, FsConfig::default());
+        let again = rebooted.open("a").await.unwrap();
+        assert!(
+            again.read_at(0, &mut buf).await.is_err(),
+            "at rest across a crash"
+        );
+        again.write_at(0, b"wxyz").await.unwrap();
+        assert_eq!(
+            again.read_at(0, &mut buf).await.unwrap(),
+            4,
+            "the cache covers it"
+        );
+        again.sync().await.unwrap();
+        assert!(rebooted.durable_image().unreadable.is_empty());
+    });
+}
+
+#[test]
+fn misdirected_reads_return_another_sector_once() {
+    // Proves a misdirected read returns the bytes of another sector of the same file (zeros
+    // past its end), names the range it corrupted, and leaves the disk as it was.
+    simulate(21, async {
+        let config = config_with(FaultConfig {
+            misdirected_read: 1.0,
+            sector_size_bytes: 4,
+            ..FaultConfig::none()
+        });
+        let fs = disk_of(&[("a", b"aaaabbbbcccc")], config);
+        let file = fs.open("a").await.unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(file.read_at(4, &mut buf).await.unwrap(), 4);
+        assert_ne!(&buf, b"bbbb");
+        assert!([*b"aaaa", *b"cccc", [0; 4]].contains(&buf), "{buf:?}");
+        let fault = &fs.faults()[0];
+        assert_eq!(fault.kind, FaultKind::MisdirectedRead);
+        assert_eq!(fault.damaged, vec![(4, 8)]);
+        assert!(fault.explains_reads() && !fault.is_damage());
+        assert_eq!(fs.durable_image().files["a"], b"aaaabbbbcccc");
+    });
+}
+
+#[test]
+fn a_reads_scope_draws_only_read_faults_from_its_own_stream() {
+    // Proves the recovery scope injects read faults but no write or sync faults, and draws
+    // from a stream of its own: the faults of a later full scope are those it would have had.
+    simulate(22, async {
+        let faults = FaultConfig {
+            write_error: 0.5,
+            short_read: 0.5,
+            ..FaultConfig::none()
+        };
+        let mut later = Vec::new();
+        for reads_first in [true, false] {
+            let fs = disk_of(&[("a", &[7u8; 64])], config_with(faults.clone()));
+            let file = fs.open("a").await.unwrap();
+            let mut buf = [0u8; 64];
+            if reads_first {
+                fs.set_fault_scope(FaultScope::Reads);
+                for _ in 0..8 {
+                    file.read_at(0, &mut buf).await.unwrap();
+                }
+                for _ in 0..8 {
+                    assert!(file.write_at(0, b"x").await.is_ok(), "no write faults");
+                }
+                assert!(fs.faults().iter().all(|fault| fault.kind.hits_reads()));
+                assert!(!fs.faults().is_empty());
+                fs.set_fault_scope(FaultScope::All);
+            }
+            let before = fs.faults().len();
+            for _ in 0..8 {
+                let _ = file.read_at(0, &mut buf).await;
+                let _ = file.write_at(0, b"y").await;
+            }
+            let shown: Vec<(FaultKind, String)> = fs.faults()[before..]
+                .iter()
+                .map(|fault| (fault.kind, fault.detail.clone()))
+                .collect();
+            later.push(shown);
+        }
+        assert!(!later[1].is_empty());
+        assert_eq!(later[0], later[1]);
     });
 }
