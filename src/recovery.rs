@@ -132,8 +132,9 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             // Creation renames the data file into place only after checkpoint 1's anchor is
             // durable, so empty anchor slots are damage, and the log may hold commits.
             let structure = anchor_structure(options.strategy);
+            let anchor_file = options.strategy.anchor_regions()[0].file;
             return Err(Error::corruption(
-                DATA_FILE,
+                anchor_file,
                 0,
                 structure.clone(),
                 format!(
@@ -149,17 +150,25 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             tracing::warn!(warning, "an anchor slot failed to verify; using the other");
         }
         let mut loaded = load_checkpoint(&vfs, &data, file_len, &options, &anchor).await?;
+        // The log no longer reaches back to the checkpoint: every segment starts after it.
+        let log_trimmed_past = names
+            .iter()
+            .filter_map(|name| log::parse_segment_name(name))
+            .all(|start| start > anchor.record_lsn.0);
         let scan = check_log(&vfs, &anchor, &options).await.map_err(|error| {
-            match (&anchor.header_slots, &anchor.header) {
-                (Some(slots), Some(header)) => {
+            match (&anchor.header_slots, &anchor.header, log_trimmed_past) {
+                (Some(slots), Some(header), true) => {
                     blame_damaged_slot(error, slots, anchor.slot, header)
                 }
                 _ => error,
             }
         })?;
+        let mut torn = BTreeSet::new();
         if options.strategy.writes_in_place() {
-            loaded.cache.disk_lsns =
+            let (disk_lsns, torn_slots) =
                 check_pages_against_log(&data, file_len, &options, &anchor, &scan).await?;
+            loaded.cache.disk_lsns = disk_lsns;
+            torn = torn_slots;
         }
         let (log, discarded) = cut_log(&vfs, REDO_LOG_PREFIX, &scan, &options).await?;
         loaded.discarded_log_bytes += discarded;
@@ -207,6 +216,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             recovery,
         );
         let (replayed_commits, last_commit_lsn) = engine.replay(&scan).await?;
+        engine.check_torn_pages_repaired(&torn, &scan).await?;
         if !loaded.deferred_restore.is_empty() {
             engine
                 .restore_before_images(&loaded.deferred_restore)
@@ -267,6 +277,36 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             last = Some(*lsn);
         }
         Ok((replayed, last))
+    }
+
+    /// Fuzzy, after replay: a page of the tree whose slot failed to verify must have been
+    /// repaired by a full-page image in the replayed log (every page written since the redo
+    /// point has one). One that was not means the log ended before that image (its records
+    /// were lost or damaged): corruption of the log, reported now instead of when the page is
+    /// read.
+    async fn check_torn_pages_repaired(&self, torn: &BTreeSet<u64>, scan: &LogScan) -> Result<()> {
+        let state = self.state.lock().await;
+        for &page_id in torn {
+            if page_id >= state.cache.next_page_id || state.cache.is_cached(page_id) {
+                continue;
+            }
+            let offset = state.cache.slot_offset(page_id);
+            if let Err(Error::Corruption { detail, .. }) =
+                read_slot_at(&self.data, offset, self.options.slot_bytes(), page_id).await
+            {
+                return Err(Error::corruption(
+                    log::segment_name(scan.end_segment),
+                    scan.end,
+                    Structure::LogRecord,
+                    format!(
+                        "page {page_id}'s slot fails to verify ({detail}) and the log, which \
+                         ends at LSN {} ({}), holds no full-page image to repair it",
+                        scan.end, scan.stop_reason
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Creates an empty database: an empty root leaf made durable by checkpoint 1.
@@ -435,11 +475,13 @@ async fn find_anchor<V: Vfs>(
             let slots: [SlotState<Header>; 2] = [
                 header::read_slot(
                     0,
-                    &read_slot_bytes(data, data_len, header::HEADER_SLOT_OFFSETS[0]).await?,
+                    &read_slot_bytes(data, DATA_FILE, data_len, header::HEADER_SLOT_OFFSETS[0])
+                        .await?,
                 ),
                 header::read_slot(
                     1,
-                    &read_slot_bytes(data, data_len, header::HEADER_SLOT_OFFSETS[1]).await?,
+                    &read_slot_bytes(data, DATA_FILE, data_len, header::HEADER_SLOT_OFFSETS[1])
+                        .await?,
                 ),
             ];
             Ok(match header::choose(&slots) {
@@ -499,22 +541,24 @@ async fn find_anchor<V: Vfs>(
                 [
                     control::read_slot(
                         0,
-                        &read_slot_bytes(&file, len, CONTROL_SLOT_OFFSETS[0]).await?,
+                        &read_slot_bytes(&file, CONTROL_FILE, len, CONTROL_SLOT_OFFSETS[0]).await?,
                     ),
                     control::read_slot(
                         1,
-                        &read_slot_bytes(&file, len, CONTROL_SLOT_OFFSETS[1]).await?,
+                        &read_slot_bytes(&file, CONTROL_FILE, len, CONTROL_SLOT_OFFSETS[1]).await?,
                     ),
                 ]
             } else {
                 [
                     control::read_slot(
                         0,
-                        &read_slot_bytes(data, data_len, CONTROL_SLOT_OFFSETS[0]).await?,
+                        &read_slot_bytes(data, DATA_FILE, data_len, CONTROL_SLOT_OFFSETS[0])
+                            .await?,
                     ),
                     control::read_slot(
                         1,
-                        &read_slot_bytes(data, data_len, CONTROL_SLOT_OFFSETS[1]).await?,
+                        &read_slot_bytes(data, DATA_FILE, data_len, CONTROL_SLOT_OFFSETS[1])
+                            .await?,
                     ),
                 ]
             };
@@ -559,12 +603,17 @@ async fn find_anchor<V: Vfs>(
 }
 
 /// The bytes of the anchor slot at `offset` (fewer if the file ends first).
-async fn read_slot_bytes<F: VfsFile>(file: &F, file_len: u64, offset: u64) -> Result<Vec<u8>> {
+async fn read_slot_bytes<F: VfsFile>(
+    file: &F,
+    name: &str,
+    file_len: u64,
+    offset: u64,
+) -> Result<Vec<u8>> {
     let readable = file_len.saturating_sub(offset).min(HEADER_BYTES as u64) as usize;
     let mut bytes = vec![0u8; readable];
     read_exact_at(file, offset, &mut bytes)
         .await
-        .map_err(|source| Error::io("read", DATA_FILE, source))?;
+        .map_err(|source| Error::io("read", name, source))?;
     Ok(bytes)
 }
 
@@ -713,14 +762,15 @@ async fn check_log<V: Vfs>(vfs: &V, anchor: &Anchor, options: &Options) -> Resul
 /// checkpoint left it. And no slot may hold an older page than the checkpoint record says it
 /// does (a write that was lost or landed elsewhere). Breaking either means the disk lost
 /// something the engine relied on: corruption, not a state to guess from. Returns the LSN each
-/// verified slot holds, which the cache checks later reads against.
+/// verified slot holds, which the cache checks later reads against, and (fuzzy) the pages whose
+/// slots fail to verify, which replay must repair.
 async fn check_pages_against_log<F: VfsFile>(
     data: &F,
     data_len: u64,
     options: &Options,
     anchor: &Anchor,
     scan: &LogScan,
-) -> Result<BTreeMap<u64, u64>> {
+) -> Result<(BTreeMap<u64, u64>, BTreeSet<u64>)> {
     let slot_bytes = options.slot_bytes();
     let control = anchor
         .control
@@ -761,6 +811,7 @@ async fn check_pages_against_log<F: VfsFile>(
         })
         .collect();
     let mut found = BTreeMap::new();
+    let mut torn = BTreeSet::new();
     for page_id in 0..pages {
         let offset = start + page_id * slot_bytes;
         let want = expected
@@ -771,7 +822,10 @@ async fn check_pages_against_log<F: VfsFile>(
             Ok(Some((_, lsn))) => Some(lsn),
             // A fuzzy page torn by the crash is repaired by its full-page image in the
             // replay, or found by the read that needs it.
-            Err(Error::Corruption { .. }) if !strict => continue,
+            Err(Error::Corruption { .. }) if !strict => {
+                torn.insert(page_id);
+                continue;
+            }
             // A physical-log page torn after the checkpoint is restored from its before-image;
             // one still torn had none in the physical log.
             Err(Error::Corruption { detail, .. }) => {
@@ -837,7 +891,7 @@ async fn check_pages_against_log<F: VfsFile>(
             found.insert(page_id, lsn);
         }
     }
-    Ok(found)
+    Ok((found, torn))
 }
 
 /// Step 5: cuts the log named by `prefix` at its valid end (the torn tail of the end segment

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use crashpoint::log::{parse_segment_name, segment_name};
-use crashpoint::{Engine, ManualClock, MemVfs, NoopObserver, Options, Vfs, VfsFile, Write};
+use crashpoint::{
+    Engine, ManualClock, MemVfs, NoopObserver, Options, Strategy, Vfs, VfsFile, Write,
+};
 use crashpoint_sim::model::{self, State};
 use futures::executor::block_on;
 
@@ -32,15 +34,20 @@ pub const DATA_FILE_BYTES_MAX: u64 = 64 << 10;
 pub const SEGMENT_BYTES_MAX: u64 = 16 << 10;
 /// The most log segments a raw image holds.
 pub const SEGMENTS_MAX: u64 = 3;
-/// The number of template databases.
-pub const TEMPLATES: usize = 4;
+/// The number of template database shapes; each is built under every strategy.
+pub const SHAPES: usize = 4;
+/// The number of template databases: every shape under every strategy, shape-major within a
+/// strategy.
+pub const TEMPLATES: usize = SHAPES * Strategy::ALL.len();
 
-/// The small options every image is built and recovered with.
-pub fn options() -> Options {
+/// The small options every image of `strategy` is built and recovered with (values stay below
+/// half a page, so the in-place strategies take them too).
+pub fn options(strategy: Strategy) -> Options {
     Options {
+        strategy,
         page_size_bytes: 512,
         key_size_max: 64,
-        value_size_max: 256,
+        value_size_max: 128,
         cache_pages: 16,
         log_segment_bytes: 8192,
         log_sector_bytes: 512,
@@ -57,8 +64,10 @@ pub enum Image {
         template: Bounded<0, { TEMPLATES as u64 - 1 }>,
         damage: BoundedVec<Damage, 8>,
     },
-    /// A data file and log segments of arbitrary bytes.
+    /// A data file and log segments of arbitrary bytes, opened with a strategy (an index into
+    /// `Strategy::ALL`).
     Raw {
+        strategy: Bounded<0, 2>,
         data: BoundedBytes<DATA_FILE_BYTES_MAX>,
         segments: BoundedVec<RawSegment, SEGMENTS_MAX>,
     },
@@ -106,14 +115,15 @@ pub type Files = BTreeMap<String, Vec<u8>>;
 
 /// A template: its durable files and the state its commits built.
 pub struct Template {
+    pub strategy: Strategy,
     pub files: Files,
     pub state: State,
 }
 
 impl Image {
-    /// The directory this input describes and, if it is an undamaged template, the state it
-    /// must recover to.
-    pub fn files(&self) -> (Files, Option<&'static State>) {
+    /// The directory this input describes, the strategy it opens with and, if it is an
+    /// undamaged template, the state it must recover to.
+    pub fn files(&self) -> (Files, Strategy, Option<&'static State>) {
         match self {
             Image::Damaged { template, damage } => {
                 let template = &templates()[template.get_usize()];
@@ -122,15 +132,23 @@ impl Image {
                     one.apply(&mut files);
                 }
                 let undamaged = files == template.files;
-                (files, undamaged.then_some(&template.state))
+                (
+                    files,
+                    template.strategy,
+                    undamaged.then_some(&template.state),
+                )
             }
-            Image::Raw { data, segments } => {
+            Image::Raw {
+                strategy,
+                data,
+                segments,
+            } => {
                 let mut files = Files::new();
                 files.insert(DATA_FILE.to_string(), data.0.clone());
                 for segment in &segments.0 {
                     files.insert(segment_name(segment.start), segment.bytes.0.clone());
                 }
-                (files, None)
+                (files, Strategy::ALL[strategy.get_usize()], None)
             }
         }
     }
@@ -211,11 +229,11 @@ fn durable_files(vfs: &MemVfs) -> Files {
         .collect()
 }
 
-fn open(vfs: MemVfs) -> crashpoint::Result<Engine<MemVfs, Arc<ManualClock>>> {
+fn open(vfs: MemVfs, strategy: Strategy) -> crashpoint::Result<Engine<MemVfs, Arc<ManualClock>>> {
     block_on(Engine::open(
         vfs,
         Arc::new(ManualClock::new()),
-        options(),
+        options(strategy),
         Arc::new(NoopObserver),
     ))
 }
@@ -232,10 +250,10 @@ const PROBE_VALUE: &[u8] = b"after recovery";
 /// template does not recover to its state, or a recovered image does not survive a commit, a
 /// clean close and a reopen.
 pub fn check(image: &Image) {
-    let (files, expected) = image.files();
+    let (files, strategy, expected) = image.files();
     // A MemVfs clone shares its files, so this handle sees what the engine writes.
     let vfs = materialize(&files);
-    let engine = match open(vfs.clone()) {
+    let engine = match open(vfs.clone(), strategy) {
         Ok(engine) => engine,
         Err(error) => {
             assert!(
@@ -282,7 +300,7 @@ pub fn check(image: &Image) {
     let image = durable_files(&vfs);
     let mut after = found;
     model::apply(&mut after, &[Write::put(PROBE_KEY, PROBE_VALUE)]);
-    let reopened = match open(materialize(&image)) {
+    let reopened = match open(materialize(&image), strategy) {
         Ok(engine) => engine,
         Err(error) => panic!("a cleanly closed database failed to reopen: {error}"),
     };
@@ -297,13 +315,13 @@ pub fn check(image: &Image) {
 pub fn templates() -> &'static [Template] {
     static TEMPLATES_BUILT: OnceLock<Vec<Template>> = OnceLock::new();
     TEMPLATES_BUILT.get_or_init(|| {
-        vec![
+        let shapes: [&[Step]; SHAPES] = [
             // Commits, a checkpoint, then commits recovery must replay.
-            build(&[Step::Commits(0..6), Step::Checkpoint, Step::Commits(6..10)]),
+            &[Step::Commits(0..6), Step::Checkpoint, Step::Commits(6..10)],
             // Only the creation checkpoint: every commit is replayed from the log.
-            build(&[Step::Commits(0..12)]),
+            &[Step::Commits(0..12)],
             // Enough data to split pages and fill several log segments, over three checkpoints.
-            build(&[
+            &[
                 Step::Commits(0..40),
                 Step::Checkpoint,
                 Step::Commits(40..80),
@@ -311,15 +329,19 @@ pub fn templates() -> &'static [Template] {
                 Step::Deletes(0..30),
                 Step::Checkpoint,
                 Step::Commits(80..100),
-            ]),
+            ],
             // Deletes, then a clean close: the log holds nothing to replay.
-            build(&[
+            &[
                 Step::Commits(0..20),
                 Step::Checkpoint,
                 Step::Deletes(5..15),
                 Step::Close,
-            ]),
-        ]
+            ],
+        ];
+        Strategy::ALL
+            .iter()
+            .flat_map(|&strategy| shapes.iter().map(move |steps| build(strategy, steps)))
+            .collect()
     })
 }
 
@@ -346,13 +368,13 @@ fn value(index: u32) -> Vec<u8> {
 
 /// Builds a template with instant commits, so every commit is durable, and keeps its durable
 /// files (a power cut right after the last step).
-fn build(steps: &[Step]) -> Template {
+fn build(strategy: Strategy, steps: &[Step]) -> Template {
     let vfs = MemVfs::new();
     let clock = Arc::new(ManualClock::new());
     let engine = block_on(Engine::open(
         vfs.clone(),
         clock.clone(),
-        options(),
+        options(strategy),
         Arc::new(NoopObserver),
     ))
     .expect("template database opens");
@@ -375,7 +397,7 @@ fn build(steps: &[Step]) -> Template {
                 .collect(),
             Step::Checkpoint => {
                 let before = block_on(engine.checkpoint_count());
-                clock.advance(options().checkpoint_interval + Duration::from_secs(1));
+                clock.advance(options(strategy).checkpoint_interval + Duration::from_secs(1));
                 block_on(engine.checkpoint_if_due()).expect("template checkpoint");
                 assert!(
                     block_on(engine.checkpoint_count()) > before,
@@ -408,5 +430,9 @@ fn build(steps: &[Step]) -> Template {
         );
     }
     assert!(files.contains_key(DATA_FILE), "template has a data file");
-    Template { files, state }
+    Template {
+        strategy,
+        files,
+        state,
+    }
 }

@@ -229,9 +229,12 @@ impl Hub {
     /// The watch a disk calls with every write: writes that touch one of the strategy's anchor
     /// regions are kept, tagged with the checkpoint whose window is open.
     pub fn anchor_watch(&self) -> WriteWatch {
-        let hub = self.clone();
+        // Weak: the hub holds the disk, so a strong reference here would be a cycle that keeps
+        // every disk of the run (and its bytes) alive after the seed ends.
+        let hub = Arc::downgrade(&self.state);
         Arc::new(move |file, offset, bytes| {
-            let mut state = hub.lock();
+            let Some(hub) = hub.upgrade() else { return };
+            let mut state = hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let end = offset + bytes.len() as u64;
             let Some(region) = state.anchor_regions.iter().find(|region| {
                 (region.file == file || region.staging_file == Some(file))

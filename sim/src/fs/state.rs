@@ -27,6 +27,9 @@ struct Unsynced {
     op: DataOp,
     /// A lying fsync reported it durable.
     acknowledged: bool,
+    /// The bytes the caller meant to change: `op`'s range, except for a misdirected write,
+    /// whose bytes landed elsewhere.
+    intended: (u64, u64),
 }
 
 #[derive(Debug, Default)]
@@ -433,6 +436,7 @@ impl State {
             inode.unsynced.push(Unsynced {
                 seq: index,
                 op: DataOp::SetLen { len: 0 },
+                intended: DataOp::SetLen { len: 0 }.range(),
                 acknowledged: false,
             });
             inode.open_handles += 1;
@@ -745,6 +749,7 @@ impl State {
                 data: Arc::new(data.to_vec()),
             },
             acknowledged: false,
+            intended: (offset, end),
         });
         if let Some(watch) = &self.write_watch {
             watch(&call.file, offset, data);
@@ -799,7 +804,9 @@ impl State {
                 index,
                 file: call.file.clone(),
                 len: self.inode(id).current.len() as u64,
-                unsynced: all.iter().map(|pending| pending.op.range()).collect(),
+                // What the engine was told did not become durable: the bytes it wrote, where it
+                // asked for them (a misdirected write's landing spot is damage, not its data).
+                unsynced: all.iter().map(|pending| pending.intended).collect(),
             };
             for pending in all {
                 if self.rng().gen_bool(0.5) {
@@ -852,6 +859,7 @@ impl State {
         inode.unsynced.push(Unsynced {
             seq: index,
             op: DataOp::SetLen { len },
+            intended: DataOp::SetLen { len }.range(),
             acknowledged: false,
         });
     }
