@@ -1,10 +1,10 @@
-//! The `crashpoint` command line: `run`, `merge`, `replay`, `check-determinism`,
+//! The `crashpoint` command line: `run`, `merge`, `soak`, `replay`, `check-determinism`,
 //! `explore`, `shrink`, `bench`, `list-scenarios` and `completions`.
 //!
 //! This module owns argument parsing and exit codes; each command lives in its own file under
 //! `cli/`. Exit codes: 0 when every check held, 1 when a check failed, 2 for a usage or
 //! configuration error (clap's errors included), so scripts can tell a bug in the engine from a
-//! mistake on the command line, and 130 when SIGINT or SIGTERM stopped a `run` early.
+//! mistake on the command line, and 130 when SIGINT or SIGTERM stopped a `run` or `soak` early.
 //! `merge` exits 1 when the merged report has failures or is incomplete (seeds missing or run
 //! twice, or different from `--compare`'s report), and 2 when the reports do not belong
 //! together.
@@ -12,6 +12,7 @@
 mod bench;
 mod check_determinism;
 mod completions;
+mod duration;
 mod explore;
 mod interrupt;
 mod list_scenarios;
@@ -22,12 +23,14 @@ mod replay;
 mod run;
 mod seeds;
 mod shrink;
+mod soak;
 mod workers;
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use duration::{DurationArgument, DurationError};
 pub use seeds::{seed_hash, HashPartition, HashPartitionError, Partition, PartitionError};
 pub use seeds::{SeedRange, SeedRangeError, SeedSelection, Shard, ShardError, JOB_INDEX_VARIABLE};
 
@@ -61,6 +64,8 @@ pub enum Command {
     Run(RunArguments),
     /// Merge the JSON reports of a sweep's shards into one report and summarize it.
     Merge(MergeArguments),
+    /// Run random seeds of every default scenario until the time is up (continuous fuzzing).
+    Soak(SoakArguments),
     /// Rerun one seed with logging, to investigate a failure.
     Replay(ReplayArguments),
     /// Run each seed twice and check both runs agree.
@@ -144,7 +149,31 @@ pub struct MergeArguments {
     pub output: OutputArguments,
 }
 
-/// How `run` and `merge` report to a person.
+#[derive(Debug, Args)]
+pub struct SoakArguments {
+    /// Scenario names or paths; none runs every scenario marked `default = true` (with every
+    /// strategy unless --strategy says otherwise), as `run` does.
+    pub scenarios: Vec<String>,
+    /// How long to start new seeds: a number and a unit, `s`, `m` or `h` (`60s`, `10m`, `1h`,
+    /// `1h30m`). Seeds in flight then finish.
+    #[arg(long, value_name = "TIME")]
+    pub duration: DurationArgument,
+    /// Append each failure, as it happens, as one JSON line (with its replay line) to this file.
+    #[arg(long, value_name = "FILE", default_value = "soak-failures.jsonl")]
+    pub failures: PathBuf,
+    /// Worker threads; defaults to the available parallelism.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jobs: Option<u32>,
+    /// Wall-clock seconds one seed may take before it is reported as a `hang` (0: no limit).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub seed_time_limit_seconds: u64,
+    #[command(flatten)]
+    pub output: OutputArguments,
+    #[command(flatten)]
+    pub common: CommonArguments,
+}
+
+/// How `run`, `merge` and `soak` report to a person.
 #[derive(Debug, Args)]
 pub struct OutputArguments {
     /// Print only failures and the final verdict: no progress bar, no summary table.
@@ -355,6 +384,7 @@ pub fn execute(arguments: Arguments) -> anyhow::Result<i32> {
     match arguments.command {
         Command::Run(arguments) => run::run(arguments),
         Command::Merge(arguments) => merge::merge(arguments),
+        Command::Soak(arguments) => soak::soak(arguments),
         Command::Replay(arguments) => replay::replay(arguments),
         Command::CheckDeterminism(arguments) => check_determinism::check_determinism(arguments),
         Command::Explore(arguments) => explore::explore(arguments),

@@ -63,7 +63,7 @@ struct Seeds {
 }
 
 /// The seed in CRASHPOINT_SEED, if it is set.
-fn seed_from_environment() -> anyhow::Result<Option<u64>> {
+pub(super) fn seed_from_environment() -> anyhow::Result<Option<u64>> {
     match std::env::var(SEED_VARIABLE) {
         Ok(text) => Ok(Some(text.trim().parse::<u64>().with_context(|| {
             format!("{SEED_VARIABLE}={text:?} is not a seed (a number from 0 to 2^64 - 1)")
@@ -74,8 +74,8 @@ fn seed_from_environment() -> anyhow::Result<Option<u64>> {
 }
 
 /// A random seed from OS entropy below 2^64 - `room`, so `room` more seeds follow it. This is
-/// the one nondeterministic choice of `run --random`, and it is printed.
-fn random_start(room: u64) -> u64 {
+/// the one nondeterministic choice of `run --random` and `soak`, and both print it.
+pub(super) fn random_start(room: u64) -> u64 {
     rand::rngs::OsRng.next_u64() % (u64::MAX - room)
 }
 
@@ -118,7 +118,7 @@ fn choose_seeds(arguments: &RunArguments) -> anyhow::Result<Seeds> {
 
 /// The named scenarios with their own strategy (or `--strategy`'s), or with none named, every
 /// default scenario with every strategy (or `--strategy`'s).
-fn choose_scenarios(
+pub(super) fn choose_scenarios(
     names: &[String],
     strategy: Option<StrategyChoice>,
 ) -> anyhow::Result<Vec<Scenario>> {
