@@ -22,7 +22,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Binary, JsonReport, PlannedScenario, ScenarioSummary};
+use super::{JsonReport, PlannedScenario, ScenarioSummary};
 use crate::cli::SeedRange;
 use crate::outcome::SeedOutcome;
 
@@ -43,9 +43,10 @@ pub enum MergeError {
     )]
     Binaries {
         first: String,
-        first_binary: Binary,
+        /// The binary, as `crashpoint 0.1.0 (git 1a2b3c4d5e6f)`.
+        first_binary: String,
         other: String,
-        other_binary: Binary,
+        other_binary: String,
     },
     #[error(
         "{other} ran with canary {other_canary} but {first} with {first_canary}: reports of \
@@ -69,13 +70,12 @@ pub enum MergeError {
         other_strategies: String,
     },
     #[error(
-        "scenario {scenario} ({strategy}): {other} ran a different scenario than {first} \
-         (digest {other_digest}, not {first_digest}): reports of different scenario files do \
-         not merge"
+        "scenario {scenario}: {other} ran a different scenario than {first} (digest \
+         {other_digest}, not {first_digest}): reports of different scenario files do not merge"
     )]
     Digests {
+        /// The scenario and strategy, as `smoke (fuzzy)`.
         scenario: String,
-        strategy: String,
         first: String,
         first_digest: String,
         other: String,
@@ -378,9 +378,9 @@ fn check_binary(first: &NamedReport, other: &NamedReport) -> Result<(), MergeErr
     }
     Err(MergeError::Binaries {
         first: first.name.clone(),
-        first_binary: first.report.binary.clone(),
+        first_binary: first.report.binary.to_string(),
         other: other.name.clone(),
-        other_binary: other.report.binary.clone(),
+        other_binary: other.report.binary.to_string(),
     })
 }
 
@@ -428,8 +428,7 @@ fn check_scenarios(reports: &[NamedReport]) -> Result<(), MergeError> {
                 let first_digest = first_strategies[strategy];
                 if first_digest != *digest {
                     return Err(MergeError::Digests {
-                        scenario: scenario.to_string(),
-                        strategy: strategy.to_string(),
+                        scenario: format!("{scenario} ({strategy})"),
                         first: first.to_string(),
                         first_digest: first_digest.to_string(),
                         other: named.name.clone(),
@@ -474,6 +473,7 @@ mod tests {
 
     use super::*;
     use crate::outcome::{Failure, FailureKind};
+    use crate::report::Binary;
 
     fn planned(
         scenario: &str,
