@@ -43,8 +43,41 @@ pub fn merge(arguments: MergeArguments) -> anyhow::Result<i32> {
         &arguments.output,
         json.as_ref().is_some_and(ReportFile::is_stdout),
     );
+    let failed = print_merged(&mut human, &reports, &merged)?;
+    let mut code = verdict(&mut human, &merged, reports.len(), failed)?;
+    if let Some(other) = &compare {
+        if !equals(&mut human, &merged, other)? {
+            code = EXIT_CHECK_FAILED;
+        }
+    }
+    if let Some(json) = json {
+        json.write("JSON report", |out| {
+            merged.write(&mut *out).map_err(std::io::Error::from)
+        })?;
+    }
+    if let Some(junit) = junit {
+        junit.write("JUnit report", |out| {
+            crate::junit::write(
+                out,
+                &merged.summaries,
+                &merged.outcomes,
+                merged.canary.as_deref(),
+            )
+        })?;
+    }
+    human.flush()?;
+    Ok(code)
+}
+
+/// Prints which runs stopped early, the table, the failures with their replay lines, and the
+/// missing, duplicate and conflicting seeds; returns how many seeds failed.
+fn print_merged(
+    human: &mut Human,
+    reports: &[NamedReport],
+    merged: &JsonReport,
+) -> std::io::Result<u64> {
     if !human.quiet {
-        for named in &reports {
+        for named in reports {
             if let Some(stopped) = &named.report.stopped {
                 human.line(format!(
                     "{}: that run stopped early ({stopped})",
@@ -53,7 +86,6 @@ pub fn merge(arguments: MergeArguments) -> anyhow::Result<i32> {
             }
         }
     }
-    let canary = merged.canary.clone();
     let no_path = PathBuf::new();
     let failed = human.table_and_failures(
         &merged.summaries,
@@ -63,7 +95,7 @@ pub fn merge(arguments: MergeArguments) -> anyhow::Result<i32> {
                 .map_or(&no_path, |planned| &planned.path);
             (outcome, path.as_path())
         }),
-        canary.as_deref(),
+        merged.canary.as_deref(),
     )?;
     for (what, groups) in [
         ("missing", &merged.missing_seeds),
@@ -78,40 +110,31 @@ pub fn merge(arguments: MergeArguments) -> anyhow::Result<i32> {
             human.line(human.yellow(&line))?;
         }
     }
-    let mut code = verdict(&mut human, &merged, reports.len(), failed)?;
-    if let Some(other) = &compare {
-        let found = differences(
-            "the merged report",
-            &merged,
-            &other.name,
-            &other.report,
-            DIFFERENCES_SHOWN,
-        );
-        if found.is_empty() {
-            human.line(human.green(&format!(
-                "the merged report equals {} in every outcome, count and digest",
-                other.name
-            )))?;
-        } else {
-            code = EXIT_CHECK_FAILED;
-            human.line(human.red(&format!("the merged report differs from {}:", other.name)))?;
-            for line in found {
-                human.line(format!("  {line}"))?;
-            }
-        }
+    Ok(failed)
+}
+
+/// `--compare`: whether the merged report equals `other` in everything a run determines,
+/// printing the first differences when it does not.
+fn equals(human: &mut Human, merged: &JsonReport, other: &NamedReport) -> std::io::Result<bool> {
+    let found = differences(
+        "the merged report",
+        merged,
+        &other.name,
+        &other.report,
+        DIFFERENCES_SHOWN,
+    );
+    if found.is_empty() {
+        human.line(human.green(&format!(
+            "the merged report equals {} in every outcome, count and digest",
+            other.name
+        )))?;
+        return Ok(true);
     }
-    if let Some(json) = json {
-        json.write("JSON report", |out| {
-            merged.write(&mut *out).map_err(std::io::Error::from)
-        })?;
+    human.line(human.red(&format!("the merged report differs from {}:", other.name)))?;
+    for line in found {
+        human.line(format!("  {line}"))?;
     }
-    if let Some(junit) = junit {
-        junit.write("JUnit report", |out| {
-            crate::junit::write(out, &merged.summaries, &merged.outcomes, canary.as_deref())
-        })?;
-    }
-    human.flush()?;
-    Ok(code)
+    Ok(false)
 }
 
 /// Prints the verdict on the merged seeds and returns its exit code.

@@ -24,11 +24,11 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use serde::Serialize;
 
-use super::interrupt;
+use super::interrupt::{self, StopRequest};
 use super::output::Human;
 use super::run::{choose_scenarios, random_start, seed_from_environment};
 use super::workers::{for_each_in_parallel, SeedRunner, ABANDONED_SEEDS_MAX};
-use super::{check_canary, install_logging, job_count};
+use super::{check_canary, install_logging, job_count, DurationArgument};
 use super::{SoakArguments, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_SUCCESS, SEED_VARIABLE};
 use crate::driver::SeedOptions;
 use crate::outcome::SeedOutcome;
@@ -62,7 +62,6 @@ pub fn soak(arguments: SoakArguments) -> anyhow::Result<i32> {
         },
         time_limit,
     );
-    let duration = arguments.duration.duration;
     if !human.quiet {
         let source = if from_environment {
             format!("from {SEED_VARIABLE}")
@@ -81,7 +80,6 @@ pub fn soak(arguments: SoakArguments) -> anyhow::Result<i32> {
         ))?;
         human.flush()?;
     }
-
     let soak = Soak {
         scenarios: &scenarios,
         start,
@@ -94,45 +92,7 @@ pub fn soak(arguments: SoakArguments) -> anyhow::Result<i32> {
         failures: AtomicU64::new(0),
         log_error: Mutex::new(None),
     };
-    let began = Instant::now();
-    let deadline = began + duration;
-    let stopped = || {
-        if stop.requested() {
-            Some(Stopped::Interrupted)
-        } else if runner.abandoned() >= ABANDONED_SEEDS_MAX {
-            Some(Stopped::HungSeeds)
-        } else if soak.log_error.lock().expect("not poisoned").is_some() {
-            Some(Stopped::LogFailed)
-        } else {
-            None
-        }
-    };
-    let next_status = Mutex::new(began + STATUS_INTERVAL);
-    let ran = for_each_in_parallel(
-        u64::MAX,
-        jobs,
-        &|| Instant::now() >= deadline || stopped().is_some(),
-        |item| {
-            soak.run(item);
-            if arguments.output.quiet {
-                return;
-            }
-            let mut next = next_status.lock().expect("not poisoned");
-            if Instant::now() >= *next {
-                *next += STATUS_INTERVAL;
-                eprintln!(
-                    "soak: {:.0} s of {}, {}",
-                    began.elapsed().as_secs_f64(),
-                    arguments.duration,
-                    soak.tally
-                        .lock()
-                        .expect("not poisoned")
-                        .progress(began.elapsed())
-                );
-            }
-        },
-    );
-    let (elapsed, stopped) = (began.elapsed(), stopped());
+    let (ran, elapsed, stopped) = soak.run_for(&arguments.duration, jobs, &stop);
     soak.finish(ran, elapsed, jobs, stopped, &arguments.failures)
 }
 
@@ -160,6 +120,51 @@ struct Soak<'a> {
 }
 
 impl Soak<'_> {
+    /// Runs work items on `jobs` threads until `duration` is up or the soak must stop; returns
+    /// how many ran, in what time, and why it stopped early, if it did.
+    fn run_for(
+        &self,
+        duration: &DurationArgument,
+        jobs: usize,
+        stop: &StopRequest,
+    ) -> (u64, Duration, Option<Stopped>) {
+        let began = Instant::now();
+        let deadline = began + duration.duration;
+        let stopped = || {
+            if stop.requested() {
+                Some(Stopped::Interrupted)
+            } else if self.runner.abandoned() >= ABANDONED_SEEDS_MAX {
+                Some(Stopped::HungSeeds)
+            } else if self.log_error.lock().expect("not poisoned").is_some() {
+                Some(Stopped::LogFailed)
+            } else {
+                None
+            }
+        };
+        let next_status = Mutex::new(began + STATUS_INTERVAL);
+        let quiet = self.human.lock().expect("not poisoned").quiet;
+        let ran = for_each_in_parallel(
+            u64::MAX,
+            jobs,
+            &|| Instant::now() >= deadline || stopped().is_some(),
+            |item| {
+                self.run(item);
+                let mut next = next_status.lock().expect("not poisoned");
+                if !quiet && Instant::now() >= *next {
+                    *next += STATUS_INTERVAL;
+                    let tally = self.tally.lock().expect("not poisoned");
+                    let elapsed = began.elapsed();
+                    eprintln!(
+                        "soak: {:.0} s of {duration}, {}",
+                        elapsed.as_secs_f64(),
+                        tally.progress(elapsed)
+                    );
+                }
+            },
+        );
+        (ran, began.elapsed(), stopped())
+    }
+
     /// Runs work item `item`: scenario `item % M` with seed `start + item / M`.
     fn run(&self, item: u64) {
         let count = self.scenarios.len() as u64;

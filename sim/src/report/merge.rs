@@ -257,6 +257,17 @@ impl Group {
         }
     }
 
+    /// The summary of the seeds that ran, over the time the reports spent on them.
+    fn summary(&self, planned: &PlannedScenario) -> ScenarioSummary {
+        let mut summary =
+            ScenarioSummary::empty(&planned.scenario, &planned.strategy, &planned.path);
+        for outcome in self.outcomes.values() {
+            summary.add(outcome);
+        }
+        summary.set_elapsed(self.elapsed_seconds);
+        summary
+    }
+
     /// The seeds of `ranges` (sorted, disjoint) that did not run.
     fn missing(&self, ranges: &[SeedRange]) -> Progressions {
         let mut missing = Progressions::default();
@@ -290,32 +301,8 @@ pub fn merge(reports: &[NamedReport]) -> Result<JsonReport<'static>, MergeError>
         check_canary(first, other)?;
     }
     check_scenarios(reports)?;
-    let mut plan = merged_plan(reports);
-    let position: HashMap<(String, String), usize> = plan
-        .iter()
-        .enumerate()
-        .map(|(index, planned)| ((planned.scenario.clone(), planned.strategy.clone()), index))
-        .collect();
-    let mut groups: Vec<Group> = plan.iter().map(|_| Group::default()).collect();
-    for named in reports {
-        let report = &named.report;
-        for summary in report.summaries.iter() {
-            let key = (summary.scenario.clone(), summary.strategy.clone());
-            if let Some(&index) = position.get(&key) {
-                groups[index].elapsed_seconds += summary.elapsed_seconds;
-            }
-        }
-        for outcome in report.outcomes.iter() {
-            let key = (outcome.scenario.clone(), outcome.strategy.clone());
-            let index = *position.get(&key).ok_or_else(|| MergeError::Unplanned {
-                report: named.name.clone(),
-                scenario: outcome.scenario.clone(),
-                strategy: outcome.strategy.clone(),
-                seed: outcome.seed,
-            })?;
-            groups[index].add(outcome);
-        }
-    }
+    let plan = merged_plan(reports);
+    let groups = gather(reports, &plan)?;
     let mut merged = JsonReport {
         passed: false,
         complete: false,
@@ -331,7 +318,7 @@ pub fn merge(reports: &[NamedReport]) -> Result<JsonReport<'static>, MergeError>
         conflicting_seeds: Vec::new(),
     };
     let (mut summaries, mut outcomes) = (Vec::new(), Vec::new());
-    for (planned, group) in plan.iter_mut().zip(groups) {
+    for (planned, group) in plan.iter().zip(groups) {
         merged.seeds_requested = merged
             .seeds_requested
             .saturating_add(planned.seeds_requested);
@@ -344,17 +331,10 @@ pub fn merge(reports: &[NamedReport]) -> Result<JsonReport<'static>, MergeError>
         merged
             .conflicting_seeds
             .extend(progressions(&group.conflicts).into_group(planned));
-        if group.outcomes.is_empty() {
-            continue;
+        if !group.outcomes.is_empty() {
+            summaries.push(group.summary(planned));
+            outcomes.extend(group.outcomes.into_values());
         }
-        let mut summary =
-            ScenarioSummary::empty(&planned.scenario, &planned.strategy, &planned.path);
-        for outcome in group.outcomes.values() {
-            summary.add(outcome);
-        }
-        summary.set_elapsed(group.elapsed_seconds);
-        summaries.push(summary);
-        outcomes.extend(group.outcomes.into_values());
     }
     merged.complete = merged.missing_seeds.is_empty() && merged.duplicate_seeds.is_empty();
     merged.passed = merged.complete && outcomes.iter().all(|outcome| outcome.failure.is_none());
@@ -362,6 +342,42 @@ pub fn merge(reports: &[NamedReport]) -> Result<JsonReport<'static>, MergeError>
     merged.summaries = Cow::Owned(summaries);
     merged.outcomes = Cow::Owned(outcomes);
     Ok(merged)
+}
+
+/// Every report's outcomes and wall-clock time, gathered by the scenario and strategy of
+/// `plan` they belong to.
+fn gather(reports: &[NamedReport], plan: &[PlannedScenario]) -> Result<Vec<Group>, MergeError> {
+    let position: HashMap<(&str, &str), usize> = plan
+        .iter()
+        .enumerate()
+        .map(|(index, planned)| {
+            (
+                (planned.scenario.as_str(), planned.strategy.as_str()),
+                index,
+            )
+        })
+        .collect();
+    let mut groups: Vec<Group> = plan.iter().map(|_| Group::default()).collect();
+    for named in reports {
+        let report = &named.report;
+        for summary in report.summaries.iter() {
+            let key = (summary.scenario.as_str(), summary.strategy.as_str());
+            if let Some(&index) = position.get(&key) {
+                groups[index].elapsed_seconds += summary.elapsed_seconds;
+            }
+        }
+        for outcome in report.outcomes.iter() {
+            let key = (outcome.scenario.as_str(), outcome.strategy.as_str());
+            let index = *position.get(&key).ok_or_else(|| MergeError::Unplanned {
+                report: named.name.clone(),
+                scenario: outcome.scenario.clone(),
+                strategy: outcome.strategy.clone(),
+                seed: outcome.seed,
+            })?;
+            groups[index].add(outcome);
+        }
+    }
+    Ok(groups)
 }
 
 fn progressions(seeds: &BTreeSet<u64>) -> Progressions {
