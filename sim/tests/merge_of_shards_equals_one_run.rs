@@ -140,7 +140,7 @@ fn three_shards_merged_in_any_order_equal_one_unsharded_run() {
 
 #[test]
 fn job_completion_index_and_hash_partitions_split_the_same_sweep() {
-    // Proves --shard-count 3 with JOB_COMPLETION_INDEX=K runs exactly --shard K/3, and hash:K/3 partitions also merge into the one run.
+    // Proves --shard-count 3 with JOB_COMPLETION_INDEX=K runs exactly --shard K/3 (and without the flag says every seed runs), and hash:K/3 partitions also merge into the one run.
     let directory = scratch("merge_job_index_and_hash");
     let sweep = ["run", "smoke", "--seeds", "0..60"];
     let single = directory.join("single.json");
@@ -202,6 +202,19 @@ fn job_completion_index_and_hash_partitions_split_the_same_sweep() {
         .unwrap();
     assert_eq!(missing_index.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing_index.stderr).contains("JOB_COMPLETION_INDEX"));
+    let forgotten_flag = crashpoint()
+        .args(sweep)
+        .env("JOB_COMPLETION_INDEX", "1")
+        .output()
+        .unwrap();
+    assert_eq!(forgotten_flag.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&forgotten_flag.stderr).contains(
+            "note: JOB_COMPLETION_INDEX is set but none of --shard-count, --shard, --partition"
+        ),
+        "{}",
+        String::from_utf8_lossy(&forgotten_flag.stderr)
+    );
 }
 
 #[test]

@@ -234,8 +234,8 @@ fn choose_selection(
     if partition.is_none() && job_index.is_some() && !human.quiet {
         // An Indexed Job whose pods all run every seed is almost always a forgotten flag.
         eprintln!(
-            "note: {JOB_INDEX_VARIABLE} is set but neither --shard-count nor --shard is given, \
-             so this runs every seed of {range}"
+            "note: {JOB_INDEX_VARIABLE} is set but none of --shard-count, --shard, --partition \
+             is given, so this runs every seed of {range}"
         );
     }
     let selection = SeedSelection::partitioned(range, partition)?;
