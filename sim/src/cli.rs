@@ -1,30 +1,38 @@
-//! The `crashpoint` command line: `run`, `replay`, `check-determinism`, `explore`, `shrink`,
-//! `bench`, `list-scenarios` and `completions`.
+//! The `crashpoint` command line: `run`, `merge`, `soak`, `replay`, `check-determinism`,
+//! `explore`, `shrink`, `bench`, `list-scenarios` and `completions`.
 //!
 //! This module owns argument parsing and exit codes; each command lives in its own file under
 //! `cli/`. Exit codes: 0 when every check held, 1 when a check failed, 2 for a usage or
 //! configuration error (clap's errors included), so scripts can tell a bug in the engine from a
-//! mistake on the command line, and 130 when SIGINT or SIGTERM stopped a `run` early.
+//! mistake on the command line, and 130 when SIGINT or SIGTERM stopped a `run` or `soak` early.
+//! `merge` exits 1 when the merged report has failures or is incomplete (seeds missing or run
+//! twice, or different from `--compare`'s report), and 2 when the reports do not belong
+//! together.
 
 mod bench;
 mod check_determinism;
 mod completions;
+mod duration;
 mod explore;
 mod interrupt;
 mod list_scenarios;
 mod log_format;
+mod merge;
 mod output;
 mod replay;
 mod run;
 mod seeds;
 mod shrink;
+mod soak;
 mod workers;
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use seeds::{SeedRange, SeedRangeError, Shard, ShardError};
+pub use duration::{DurationArgument, DurationError};
+pub use seeds::{seed_hash, HashPartition, HashPartitionError, Partition, PartitionError};
+pub use seeds::{SeedRange, SeedRangeError, SeedSelection, Shard, ShardError, JOB_INDEX_VARIABLE};
 
 /// Every check held.
 pub const EXIT_SUCCESS: i32 = 0;
@@ -54,6 +62,10 @@ pub struct Arguments {
 pub enum Command {
     /// Run many seeds of one or more scenarios and summarize.
     Run(RunArguments),
+    /// Merge the JSON reports of a sweep's shards into one report and summarize it.
+    Merge(MergeArguments),
+    /// Run random seeds of every default scenario until the time is up (continuous fuzzing).
+    Soak(SoakArguments),
     /// Rerun one seed with logging, to investigate a failure.
     Replay(ReplayArguments),
     /// Run each seed twice and check both runs agree.
@@ -87,8 +99,17 @@ pub struct RunArguments {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub jobs: Option<u32>,
     /// Run only the seeds with `seed % N == K`, to split a range across machines.
-    #[arg(long, value_name = "K/N")]
+    #[arg(long, value_name = "K/N", conflicts_with_all = ["shard_count", "partition"])]
     pub shard: Option<Shard>,
+    /// Run shard K of N (as --shard K/N) with K from JOB_COMPLETION_INDEX, which a Kubernetes
+    /// Indexed Job sets in each pod.
+    #[arg(long, value_name = "N", conflicts_with = "partition",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub shard_count: Option<u64>,
+    /// cargo-nextest's naming: `hash:K/N` (K from 1 to N) runs the seeds whose SplitMix64 hash
+    /// is K - 1 modulo N.
+    #[arg(long, value_name = "hash:K/N")]
+    pub partition: Option<HashPartition>,
     /// Write every outcome and the summaries as JSON to this file (`-`: standard output, and
     /// the human-readable report goes to standard error).
     #[arg(long, value_name = "FILE")]
@@ -108,7 +129,51 @@ pub struct RunArguments {
     pub common: CommonArguments,
 }
 
-/// How `run` reports to a person.
+#[derive(Debug, Args)]
+pub struct MergeArguments {
+    /// JSON reports written by `run --json` (the shards, in any order) or by `merge --json`.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged report as JSON to this file (`-`: standard output, and the
+    /// human-readable report goes to standard error).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a JUnit XML report of the merged seeds to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Compare the merged report with this one (for example one unsharded run of the same
+    /// seeds) in everything a run determines; exit 1 if they differ.
+    #[arg(long, value_name = "REPORT.json")]
+    pub compare: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArguments,
+}
+
+#[derive(Debug, Args)]
+pub struct SoakArguments {
+    /// Scenario names or paths; none runs every scenario marked `default = true` (with every
+    /// strategy unless --strategy says otherwise), as `run` does.
+    pub scenarios: Vec<String>,
+    /// How long to start new seeds: a number and a unit, `s`, `m` or `h` (`60s`, `10m`, `1h`,
+    /// `1h30m`). Seeds in flight then finish.
+    #[arg(long, value_name = "TIME")]
+    pub duration: DurationArgument,
+    /// Append each failure, as it happens, as one JSON line (with its replay line) to this file.
+    #[arg(long, value_name = "FILE", default_value = "soak-failures.jsonl")]
+    pub failures: PathBuf,
+    /// Worker threads; defaults to the available parallelism.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jobs: Option<u32>,
+    /// Wall-clock seconds one seed may take before it is reported as a `hang` (0: no limit).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub seed_time_limit_seconds: u64,
+    #[command(flatten)]
+    pub output: OutputArguments,
+    #[command(flatten)]
+    pub common: CommonArguments,
+}
+
+/// How `run`, `merge` and `soak` report to a person.
 #[derive(Debug, Args)]
 pub struct OutputArguments {
     /// Print only failures and the final verdict: no progress bar, no summary table.
@@ -318,6 +383,8 @@ pub fn main() -> i32 {
 pub fn execute(arguments: Arguments) -> anyhow::Result<i32> {
     match arguments.command {
         Command::Run(arguments) => run::run(arguments),
+        Command::Merge(arguments) => merge::merge(arguments),
+        Command::Soak(arguments) => soak::soak(arguments),
         Command::Replay(arguments) => replay::replay(arguments),
         Command::CheckDeterminism(arguments) => check_determinism::check_determinism(arguments),
         Command::Explore(arguments) => explore::explore(arguments),

@@ -1,9 +1,12 @@
 //! What one seed's run produced: counters for the summary and, if a check failed, the failure.
+//! Outcomes are written to JSON reports and read back by `merge`.
 
 use std::collections::BTreeMap;
 
 /// Why a seed failed. Each kind is a different broken promise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailureKind {
     /// The engine or the harness panicked.
@@ -43,7 +46,7 @@ impl FailureKind {
     }
 }
 
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Failure {
     pub kind: FailureKind,
     /// Which crash of the seed (0-based) the failed check followed; None for the quiet phase.
@@ -52,7 +55,7 @@ pub struct Failure {
     pub message: String,
 }
 
-#[derive(Clone, Debug, Default, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SeedOutcome {
     pub scenario: String,
     /// The checkpoint strategy the seed ran with.

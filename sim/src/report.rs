@@ -1,21 +1,34 @@
 //! What the command line prints: the per-scenario summary table, the line that replays a
-//! failing seed, one seed's details for `replay`, and the JSON report of `run --json`.
+//! failing seed, one seed's details for `replay`, and the JSON report of `run --json` and
+//! `merge --json`.
 //!
 //! Everything here is pure formatting over [`SeedOutcome`]s so it can be tested without running
-//! the engine; wall-clock time is measured by the caller and passed in.
+//! the engine; wall-clock time is measured by the caller and passed in. `provenance` says which
+//! binary and scenario files a report came from, `merge` joins the reports of shards into one,
+//! and `compare` finds where two reports differ in what a run determines.
 
+mod compare;
+mod merge;
+mod provenance;
+
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::cli::SeedRange;
 use crate::outcome::{Failure, SeedOutcome};
 use crate::scenario::Scenario;
 
+pub use compare::differences;
+pub use merge::{merge, MergeError, NamedReport, Progression, SeedGroup};
+pub use provenance::{scenario_digest, Binary};
+
 /// Totals over the seeds of one scenario in one run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioSummary {
     pub scenario: String,
     /// The checkpoint strategy the seeds ran with.
@@ -39,25 +52,44 @@ pub struct ScenarioSummary {
 
 impl ScenarioSummary {
     pub fn from_outcomes(scenario: &Scenario, outcomes: &[SeedOutcome], elapsed: Duration) -> Self {
-        let mut summary = ScenarioSummary {
-            scenario: scenario.name.clone(),
-            strategy: scenario.engine.strategy.name().to_string(),
-            path: scenario.path.clone(),
-            seeds: outcomes.len() as u64,
-            elapsed_seconds: elapsed.as_secs_f64(),
-            ..ScenarioSummary::default()
-        };
+        let mut summary = ScenarioSummary::empty(
+            &scenario.name,
+            scenario.engine.strategy.name(),
+            &scenario.path,
+        );
         for outcome in outcomes {
-            summary.crashes += outcome.crashes;
-            summary.recoveries += outcome.recoveries;
-            summary.states_checked += outcome.states_checked;
-            summary.transactions += outcome.transactions;
-            summary.io_ops += outcome.io_ops;
-            add_faults(&mut summary.faults, &outcome.faults);
-            summary.failures += u64::from(outcome.failure.is_some());
+            summary.add(outcome);
         }
-        summary.checks_per_second = rate(summary.states_checked, summary.elapsed_seconds);
+        summary.set_elapsed(elapsed.as_secs_f64());
         summary
+    }
+
+    /// A summary of no seeds yet.
+    pub fn empty(scenario: &str, strategy: &str, path: &Path) -> Self {
+        ScenarioSummary {
+            scenario: scenario.to_string(),
+            strategy: strategy.to_string(),
+            path: path.to_path_buf(),
+            ..ScenarioSummary::default()
+        }
+    }
+
+    /// Counts one more seed.
+    pub fn add(&mut self, outcome: &SeedOutcome) {
+        self.seeds += 1;
+        self.crashes += outcome.crashes;
+        self.recoveries += outcome.recoveries;
+        self.states_checked += outcome.states_checked;
+        self.transactions += outcome.transactions;
+        self.io_ops += outcome.io_ops;
+        add_faults(&mut self.faults, &outcome.faults);
+        self.failures += u64::from(outcome.failure.is_some());
+    }
+
+    /// Sets the wall-clock time the seeds took, and so the checks per second.
+    pub fn set_elapsed(&mut self, seconds: f64) {
+        self.elapsed_seconds = seconds;
+        self.checks_per_second = rate(self.states_checked, seconds);
     }
 
     /// The sum of several summaries, named `total`.
@@ -262,48 +294,132 @@ impl fmt::Display for SeedDetails<'_> {
     }
 }
 
-/// The JSON document `run --json` writes.
-#[derive(Serialize)]
+/// One scenario run with one strategy, as a report records what it was asked for, whether or
+/// not its seeds ran: enough to tell which reports belong together and which seeds are missing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlannedScenario {
+    pub scenario: String,
+    pub strategy: String,
+    /// The scenario file as the run named it (replay lines use it); not compared by `merge`.
+    pub path: PathBuf,
+    /// [`scenario_digest`]: reports of one scenario name merge only if their digests agree.
+    pub digest: String,
+    /// The seed ranges asked for, before a shard took its part; a merged report lists the
+    /// union of its reports' ranges.
+    pub seed_ranges: Vec<SeedRange>,
+    /// The part of `seed_ranges` this report ran: `K/N` (`--shard K/N`, or `--shard-count N`
+    /// with K from `JOB_COMPLETION_INDEX`), `hash:K/N` (`--partition`); None: all of them.
+    pub shard: Option<String>,
+    /// Seeds of `seed_ranges` the shard selects.
+    pub seeds_requested: u64,
+}
+
+impl PlannedScenario {
+    /// `scenario`'s seeds `seeds_requested` of `seed_ranges`, selected by `shard`.
+    pub fn new(
+        scenario: &Scenario,
+        seed_ranges: Vec<SeedRange>,
+        shard: Option<String>,
+        seeds_requested: u64,
+    ) -> Self {
+        Self {
+            scenario: scenario.name.clone(),
+            strategy: scenario.engine.strategy.name().to_string(),
+            path: scenario.path.clone(),
+            digest: scenario_digest(scenario),
+            seed_ranges,
+            shard,
+            seeds_requested,
+        }
+    }
+
+    /// `smoke (sharp)`: how reports and messages name a scenario run.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.scenario, self.strategy)
+    }
+}
+
+/// The JSON document `run --json` and `merge --json` write, and `merge` reads. The large parts
+/// are borrowed when writing and owned when read back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JsonReport<'a> {
-    /// Every requested seed ran and every check held.
+    /// Every requested seed ran (once) and every check held.
     pub passed: bool,
-    /// Every requested seed ran; false when the run stopped early (see `stopped`).
+    /// Every requested seed ran; false when the run stopped early (see `stopped`), or for a
+    /// merge, when seeds are missing or ran more than once (see `missing_seeds`).
     pub complete: bool,
-    /// Why the run stopped early: `interrupted`, `fail-fast` or `hung-seeds`; None if it did not.
-    pub stopped: Option<&'a str>,
+    /// Why the run stopped early: `interrupted`, `fail-fast` or `hung-seeds`; None if it did not
+    /// (always None in a merged report).
+    pub stopped: Option<String>,
     /// Seeds the run was asked for, over all scenarios (`outcomes` holds those that ran).
     pub seeds_requested: u64,
-    pub summaries: &'a [ScenarioSummary],
-    pub outcomes: &'a [SeedOutcome],
+    /// The binary that wrote the report.
+    pub binary: Binary,
+    /// The planted bug the seeds ran with, if any.
+    pub canary: Option<String>,
+    /// What was asked for: every scenario and strategy, with its digest and seeds.
+    pub scenarios: Cow<'a, [PlannedScenario]>,
+    /// What ran: one summary per scenario and strategy that ran any seed, in `scenarios` order.
+    pub summaries: Cow<'a, [ScenarioSummary]>,
+    /// Every seed that ran, grouped as `summaries` and in increasing seed order in each group.
+    pub outcomes: Cow<'a, [SeedOutcome]>,
+    /// Merged reports only: requested seeds that no report ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_seeds: Vec<SeedGroup>,
+    /// Merged reports only: seeds that more than one report ran (the first is kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_seeds: Vec<SeedGroup>,
+    /// Merged reports only: duplicate seeds whose runs disagree, which only nondeterminism (or
+    /// a wall-clock `hang`) explains.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicting_seeds: Vec<SeedGroup>,
 }
 
 impl<'a> JsonReport<'a> {
-    /// The report of a run that ran every requested seed.
-    pub fn new(summaries: &'a [ScenarioSummary], outcomes: &'a [SeedOutcome]) -> Self {
-        Self::stopped_early(summaries, outcomes, outcomes.len() as u64, None)
-    }
-
-    /// The report of a run asked for `seeds_requested` seeds that stopped for `stopped`.
-    pub fn stopped_early(
+    /// The report of a run of `scenarios` that ran `outcomes` and stopped early for `stopped`,
+    /// if it did.
+    pub fn of_run(
+        scenarios: &'a [PlannedScenario],
         summaries: &'a [ScenarioSummary],
         outcomes: &'a [SeedOutcome],
-        seeds_requested: u64,
-        stopped: Option<&'a str>,
+        canary: Option<&str>,
+        stopped: Option<&str>,
     ) -> Self {
+        let seeds_requested = scenarios.iter().fold(0u64, |sum, planned| {
+            sum.saturating_add(planned.seeds_requested)
+        });
         let complete = stopped.is_none() && outcomes.len() as u64 == seeds_requested;
         let passed = complete && outcomes.iter().all(|outcome| outcome.failure.is_none());
         Self {
             passed,
             complete,
-            stopped,
+            stopped: stopped.map(str::to_string),
             seeds_requested,
-            summaries,
-            outcomes,
+            binary: Binary::current(),
+            canary: canary.map(str::to_string),
+            scenarios: Cow::Borrowed(scenarios),
+            summaries: Cow::Borrowed(summaries),
+            outcomes: Cow::Borrowed(outcomes),
+            missing_seeds: Vec::new(),
+            duplicate_seeds: Vec::new(),
+            conflicting_seeds: Vec::new(),
         }
+    }
+
+    /// Reads a report written by `run --json` or `merge --json`.
+    pub fn read(reader: impl std::io::Read) -> serde_json::Result<JsonReport<'static>> {
+        serde_json::from_reader(std::io::BufReader::new(reader))
     }
 
     pub fn write(&self, writer: impl std::io::Write) -> serde_json::Result<()> {
         serde_json::to_writer_pretty(writer, self)
+    }
+
+    /// The planned scenario an outcome belongs to.
+    pub fn planned(&self, outcome: &SeedOutcome) -> Option<&PlannedScenario> {
+        self.scenarios.iter().find(|planned| {
+            planned.scenario == outcome.scenario && planned.strategy == outcome.strategy
+        })
     }
 }
 
@@ -422,24 +538,45 @@ mod tests {
         assert!(with_canary.ends_with("--seed 3 --strategy physical-log --canary skip-data-fsync"));
     }
 
-    // The JSON report carries the verdict, the summaries and every outcome.
+    fn planned(seeds: u64) -> PlannedScenario {
+        PlannedScenario::new(&scenario(), vec!["0..10".parse().unwrap()], None, seeds)
+    }
+
+    // The JSON report carries the verdict, the binary, the plan with the scenario's digest, the
+    // summaries and every outcome, and reads back as it was written.
     #[test]
-    fn json_report_has_summaries_and_outcomes() {
+    fn json_report_has_provenance_summaries_and_outcomes() {
         let outcomes = [outcome(0, &[], None), outcome(1, &[], Some(divergence()))];
         let summaries = [ScenarioSummary::from_outcomes(
             &scenario(),
             &outcomes,
             Duration::from_secs(1),
         )];
+        let plan = [planned(2)];
         let mut buffer = Vec::new();
-        JsonReport::new(&summaries, &outcomes)
-            .write(&mut buffer)
-            .unwrap();
+        let report = JsonReport::of_run(&plan, &summaries, &outcomes, None, None);
+        report.write(&mut buffer).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&buffer).unwrap();
         assert_eq!(value["passed"], false);
         assert_eq!(value["complete"], true);
+        assert_eq!(value["binary"]["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(value["scenarios"][0]["strategy"], "sharp");
+        assert_eq!(value["scenarios"][0]["seed_ranges"][0], "0..10");
+        assert_eq!(
+            value["scenarios"][0]["digest"],
+            scenario_digest(&scenario())
+        );
         assert_eq!(value["summaries"][0]["failures"], 1);
         assert_eq!(value["outcomes"][1]["failure"]["kind"], "divergence");
+        assert!(value.get("missing_seeds").is_none());
+        let read = JsonReport::read(buffer.as_slice()).unwrap();
+        assert_eq!(read.scenarios[..], plan[..]);
+        assert_eq!(read.summaries[..], summaries[..]);
+        assert_eq!(read.outcomes.len(), 2);
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            serde_json::to_value(&report).unwrap()
+        );
     }
 
     // A run that stopped early is marked incomplete, says why, and never claims to have passed.
@@ -451,8 +588,9 @@ mod tests {
             &outcomes,
             Duration::from_secs(1),
         )];
+        let plan = [planned(10)];
         let mut buffer = Vec::new();
-        JsonReport::stopped_early(&summaries, &outcomes, 10, Some("interrupted"))
+        JsonReport::of_run(&plan, &summaries, &outcomes, None, Some("interrupted"))
             .write(&mut buffer)
             .unwrap();
         let value: serde_json::Value = serde_json::from_slice(&buffer).unwrap();

@@ -1,6 +1,7 @@
-//! Where `run` writes: the human-readable report (standard output, or standard error when the
-//! JSON report takes standard output), whether it is colored, and the report files, each
-//! opened before any seed runs so a bad path fails in a second rather than after the run.
+//! Where `run`, `merge` and `soak` write: the human-readable report (standard output, or
+//! standard error when the JSON report takes standard output), whether it is colored, the
+//! table and failure lines they share, and the report files, each opened before any seed runs
+//! so a bad path fails in a second rather than after the run.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
@@ -9,10 +10,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::{ColorChoice, OutputArguments};
+use crate::outcome::SeedOutcome;
+use crate::report::{failure_lines, ScenarioSummary, SummaryTable};
 
 /// The human-readable side of a run.
 pub struct Human {
-    writer: Box<dyn Write>,
+    writer: Box<dyn Write + Send>,
     color: bool,
     pub quiet: bool,
 }
@@ -20,7 +23,7 @@ pub struct Human {
 impl Human {
     /// Standard output, or standard error when `stdout_taken`.
     pub fn new(arguments: &OutputArguments, stdout_taken: bool) -> Self {
-        let (writer, terminal): (Box<dyn Write>, bool) = if stdout_taken {
+        let (writer, terminal): (Box<dyn Write + Send>, bool) = if stdout_taken {
             (Box::new(io::stderr()), io::stderr().is_terminal())
         } else {
             (Box::new(io::stdout()), io::stdout().is_terminal())
@@ -71,6 +74,34 @@ impl Human {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.writer.flush()
+    }
+
+    /// The summary table (unless quiet), then for each failing seed what failed and the line
+    /// that replays it (`path_of` gives the seed's scenario file); returns the failing seeds.
+    pub fn table_and_failures<'a>(
+        &mut self,
+        summaries: &[ScenarioSummary],
+        outcomes: impl IntoIterator<Item = (&'a SeedOutcome, &'a Path)>,
+        canary: Option<&str>,
+    ) -> io::Result<u64> {
+        if !self.quiet {
+            self.text(SummaryTable { summaries })?;
+        }
+        let mut failed = 0;
+        for (outcome, path) in outcomes {
+            if let Some(failure) = &outcome.failure {
+                failed += 1;
+                self.failure(&failure_lines(outcome, failure, path, canary))?;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// A failure's lines, from `FAIL`, with `FAIL` in red when coloring.
+    pub fn failure(&mut self, lines: &str) -> io::Result<()> {
+        let rest = lines.strip_prefix("FAIL").unwrap_or(lines);
+        let fail = self.red("FAIL");
+        self.line(format!("{fail}{rest}"))
     }
 }
 

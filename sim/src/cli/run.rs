@@ -14,14 +14,14 @@ use rand::RngCore;
 
 use super::interrupt::{self, StopRequest};
 use super::output::{Human, ReportFile};
-use super::seeds::{SeedRange, SeedSelection};
+use super::seeds::{choose_partition, Partition, SeedRange, SeedSelection, JOB_INDEX_VARIABLE};
 use super::workers::{map_in_parallel, progress_bar, SeedRunner, ABANDONED_SEEDS_MAX};
 use super::{check_canary, install_logging, job_count, resolve_scenario, shown_path};
 use super::{with_strategies, StrategyChoice};
 use super::{RunArguments, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_SUCCESS, SEED_VARIABLE};
 use crate::driver::SeedOptions;
 use crate::outcome::SeedOutcome;
-use crate::report::{failure_lines, JsonReport, ScenarioSummary, SummaryTable};
+use crate::report::{JsonReport, PlannedScenario, ScenarioSummary};
 use crate::scenario::{default_directory, Scenario};
 
 /// Seeds `run` uses when nothing names any.
@@ -62,16 +62,27 @@ struct Seeds {
     random: Option<(u64, u64, bool)>,
 }
 
+/// The seed in CRASHPOINT_SEED, if it is set.
+pub(super) fn seed_from_environment() -> anyhow::Result<Option<u64>> {
+    match std::env::var(SEED_VARIABLE) {
+        Ok(text) => Ok(Some(text.trim().parse::<u64>().with_context(|| {
+            format!("{SEED_VARIABLE}={text:?} is not a seed (a number from 0 to 2^64 - 1)")
+        })?)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(error) => anyhow::bail!("{SEED_VARIABLE}: {error}"),
+    }
+}
+
+/// A random seed from OS entropy below 2^64 - `room`, so `room` more seeds follow it. This is
+/// the one nondeterministic choice of `run --random` and `soak`, and both print it.
+pub(super) fn random_start(room: u64) -> u64 {
+    rand::rngs::OsRng.next_u64() % (u64::MAX - room)
+}
+
 /// `--seeds`, else `--random N` (from CRASHPOINT_SEED or a random start), else the one seed in
 /// CRASHPOINT_SEED, else the default range.
 fn choose_seeds(arguments: &RunArguments) -> anyhow::Result<Seeds> {
-    let from_environment = match std::env::var(SEED_VARIABLE) {
-        Ok(text) => Some(text.trim().parse::<u64>().with_context(|| {
-            format!("{SEED_VARIABLE}={text:?} is not a seed (a number from 0 to 2^64 - 1)")
-        })?),
-        Err(std::env::VarError::NotPresent) => None,
-        Err(error) => anyhow::bail!("{SEED_VARIABLE}: {error}"),
-    };
+    let from_environment = seed_from_environment()?;
     if let Some(range) = arguments.seeds {
         return Ok(Seeds {
             range,
@@ -81,9 +92,8 @@ fn choose_seeds(arguments: &RunArguments) -> anyhow::Result<Seeds> {
     if let Some(count) = arguments.random {
         let start = match from_environment {
             Some(start) => start,
-            // Drawn so that all `count` seeds fit below 2^64. OS entropy: this is the one
-            // nondeterministic choice, and it is printed so the run can be repeated.
-            None => rand::rngs::OsRng.next_u64() % (u64::MAX - (count - 1)),
+            // Drawn so that all `count` seeds fit below 2^64, and printed below.
+            None => random_start(count - 1),
         };
         let range = SeedRange::starting_at(start, count).with_context(|| {
             format!("{SEED_VARIABLE}={start} leaves no room for {count} seeds below 2^64")
@@ -106,10 +116,9 @@ fn choose_seeds(arguments: &RunArguments) -> anyhow::Result<Seeds> {
     })
 }
 
-/// The scenarios named, or every default one.
 /// The named scenarios with their own strategy (or `--strategy`'s), or with none named, every
 /// default scenario with every strategy (or `--strategy`'s).
-fn choose_scenarios(
+pub(super) fn choose_scenarios(
     names: &[String],
     strategy: Option<StrategyChoice>,
 ) -> anyhow::Result<Vec<Scenario>> {
@@ -149,15 +158,18 @@ pub fn run(arguments: RunArguments) -> anyhow::Result<i32> {
         &arguments.output,
         json.as_ref().is_some_and(ReportFile::is_stdout),
     );
-    let selection = SeedSelection::new(seeds.range, arguments.shard);
-    if selection.is_empty() {
-        // Only a shard can empty a (non-empty) range; running nothing would look like a pass.
-        let shard = arguments
-            .shard
-            .map(|shard| shard.to_string())
-            .unwrap_or_default();
-        anyhow::bail!("shard {shard} selects no seeds from {}", seeds.range);
-    }
+    let selection = choose_selection(&arguments, &human, seeds.range)?;
+    let plan: Vec<PlannedScenario> = scenarios
+        .iter()
+        .map(|scenario| {
+            PlannedScenario::new(
+                scenario,
+                vec![seeds.range],
+                selection.partition().map(|partition| partition.to_string()),
+                selection.len(),
+            )
+        })
+        .collect();
     let jobs = job_count(arguments.jobs);
     let stop = interrupt::install()?;
     let time_limit = (arguments.seed_time_limit_seconds > 0)
@@ -202,7 +214,41 @@ pub fn run(arguments: RunArguments) -> anyhow::Result<i32> {
         arguments.fail_fast,
         human.quiet,
     );
-    report(&arguments, &mut human, &ran, requested, json, junit)
+    report(&arguments, &mut human, &ran, &plan, requested, json, junit)
+}
+
+/// The seeds of `range` this machine runs: all, or the part `--shard`, `--shard-count` (with
+/// JOB_COMPLETION_INDEX) or `--partition` selects, which must not be empty.
+fn choose_selection(
+    arguments: &RunArguments,
+    human: &Human,
+    range: SeedRange,
+) -> anyhow::Result<SeedSelection> {
+    let job_index = std::env::var(JOB_INDEX_VARIABLE).ok();
+    let partition = choose_partition(
+        arguments.shard,
+        arguments.shard_count,
+        arguments.partition,
+        job_index.as_deref(),
+    )?;
+    if partition.is_none() && job_index.is_some() && !human.quiet {
+        // An Indexed Job whose pods all run every seed is almost always a forgotten flag.
+        eprintln!(
+            "note: {JOB_INDEX_VARIABLE} is set but none of --shard-count, --shard, --partition \
+             is given, so this runs every seed of {range}"
+        );
+    }
+    let selection = SeedSelection::partitioned(range, partition)?;
+    if selection.is_empty() {
+        // Only a partition can empty a (non-empty) range; running nothing would look like a
+        // pass.
+        let partition = partition
+            .as_ref()
+            .map(Partition::to_string)
+            .unwrap_or_default();
+        anyhow::bail!("shard {partition} selects no seeds from {range}");
+    }
+    Ok(selection)
 }
 
 /// What ran: per scenario its summary and outcomes, in order, and why it stopped early.
@@ -284,29 +330,24 @@ fn report(
     arguments: &RunArguments,
     human: &mut Human,
     ran: &Ran<'_>,
+    plan: &[PlannedScenario],
     requested: u64,
     json: Option<ReportFile>,
     junit: Option<ReportFile>,
 ) -> anyhow::Result<i32> {
     let canary = arguments.common.canary.as_deref();
-    if !human.quiet {
-        human.text(SummaryTable {
-            summaries: &ran.summaries,
-        })?;
-    }
-    let mut failed = 0u64;
-    for (outcome, scenario) in ran.outcomes.iter().zip(&ran.owners) {
-        if let Some(failure) = &outcome.failure {
-            failed += 1;
-            let lines = failure_lines(outcome, failure, &scenario.path, canary);
-            let rest = lines.strip_prefix("FAIL").unwrap_or(&lines);
-            human.line(format!("{}{rest}", human.red("FAIL")))?;
-        }
-    }
+    let failed = human.table_and_failures(
+        &ran.summaries,
+        ran.outcomes
+            .iter()
+            .zip(ran.owners.iter().map(|scenario| scenario.path.as_path())),
+        canary,
+    )?;
     let total = ran.outcomes.len();
     let stopped = ran.stopped.map(Stopped::name);
     if let Some(json) = json {
-        let report = JsonReport::stopped_early(&ran.summaries, &ran.outcomes, requested, stopped);
+        let report = JsonReport::of_run(plan, &ran.summaries, &ran.outcomes, canary, stopped);
+        debug_assert_eq!(report.seeds_requested, requested);
         json.write("JSON report", |out| {
             report.write(&mut *out).map_err(std::io::Error::from)
         })?;

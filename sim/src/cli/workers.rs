@@ -4,6 +4,8 @@
 //! fixed slice of work; results are put back in item order, so what the caller prints does not
 //! depend on the number of jobs or on scheduling. Once the caller's stop condition holds, no
 //! worker takes another item, and every item taken finishes: what ran is always a prefix.
+//! [`for_each_in_parallel`] is the same pool for work that keeps no results (`soak`, which
+//! runs until the time is up and must not collect an outcome per seed).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -64,6 +66,38 @@ where
         "the items that ran are a prefix"
     );
     results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// Runs `work(0..count)` on `jobs` threads until `stop()` holds, keeping nothing; returns how
+/// many items ran (items `0..k`).
+pub fn for_each_in_parallel<F>(
+    count: u64,
+    jobs: usize,
+    stop: &(dyn Fn() -> bool + Sync),
+    work: F,
+) -> u64
+where
+    F: Fn(u64) + Sync,
+{
+    let next = AtomicU64::new(0);
+    let ran = AtomicU64::new(0);
+    let threads = jobs.clamp(1, usize::try_from(count).unwrap_or(usize::MAX).max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                if stop() {
+                    break;
+                }
+                let item = next.fetch_add(1, Ordering::Relaxed);
+                if item >= count {
+                    break;
+                }
+                work(item);
+                ran.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+    });
+    ran.into_inner()
 }
 
 /// Seeds a run may abandon to the wall-clock limit before it stops starting new ones: each
