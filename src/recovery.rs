@@ -36,6 +36,7 @@ use crate::cachetable::{
     read_slot_at, BeforeImages, Cachetable, PageJournal, PageStore, Tracking, DATA_FILE,
 };
 use crate::clock::Clock;
+use crate::trigger::Trigger;
 use crate::engine::{Engine, RecoveryReport, State};
 use crate::error::{Error, Result, Structure};
 use crate::format::control::{self, Control, CONTROL_FILE, CONTROL_SLOT_OFFSETS};
@@ -241,7 +242,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         if engine.options.strategy == Strategy::PhysicalLog {
             // GBase 8t checkpoints at startup: the restored and replayed state becomes the new
             // checkpoint, and the physical log's old intervals can go.
-            engine.checkpoint().await?;
+            engine.checkpoint_for(Trigger::Startup).await?;
         }
         Ok(engine)
     }
@@ -399,7 +400,10 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             state,
             recovery,
         );
-        let count = engine.checkpoint().await?;
+        let count = engine
+            .checkpoint_for(Trigger::Startup)
+            .await?
+            .expect("a startup checkpoint is never skipped");
         engine
             .vfs
             .rename(CREATING_FILE, DATA_FILE)

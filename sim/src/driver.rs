@@ -178,7 +178,7 @@ pub fn engine_options(scenario: &Scenario, canary: Option<&str>) -> Result<Optio
         cache_pages: engine.cache_pages,
         sync_mode: engine.sync_mode.into(),
         checkpoint_interval: Duration::from_millis(engine.checkpoint_interval_ms),
-        checkpoint_dirty_pages: engine.cache_pages * 4,
+        dirty_bytes_limit: (engine.cache_pages * 4 * engine.page_size_bytes) as u64,
         checkpoint_log_bytes: 1 << 20,
         log_segment_bytes: engine.log_segment_bytes,
         log_sector_bytes: scenario.faults.sector_size_bytes,

@@ -43,6 +43,9 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
 
     async fn begin_checkpoint(&self) -> Result<(u64, Lsn)> {
         let mut state = self.state.lock().await;
+        // Commits wait for the latch from here to the end of begin, the log fsync included:
+        // the one blocking phase (the later latch holds do no I/O).
+        let since = self.clock.now();
         let count = state.checkpoint_count + 1;
         self.step(count, &step::STARTED);
         let (lsn, _) = self.log.append(&Record::BeginCheckpoint {
@@ -63,6 +66,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         });
         tracing::debug!(count, %lsn, pending, "begin_checkpoint");
         self.step(count, &step::PENDING_BITS_SET);
+        self.blocked("begin", since);
         Ok((count, lsn))
     }
 
@@ -142,6 +146,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         // frees it.
         self.write_data(page.block.offset, &page.bytes).await?;
         self.state.lock().await.cache.checkpoint_page_written(page);
+        self.page_measured(page.bytes.len());
         self.page_step(count, &step::PAGE_WRITTEN, page.page_id, index);
         Ok(())
     }
