@@ -62,7 +62,15 @@ mod canaries {
             Canary::SkipSealedLogChecksum => "rot-at-rest",
             Canary::RetryLogFsync => "fsync-error",
             Canary::TruncatedRecordIsCorruption => "torn-writes",
+            Canary::CloseWithoutFinalCheckpoint => "smoke",
         }
+    }
+
+    /// Whether the planted bug leaves a crash state that recovers wrong. A close that skips
+    /// its final checkpoint breaks the promise of a clean shutdown, which no crash state
+    /// holds: the run's own check after the close catches it (`canaries.rs`).
+    fn breaks_a_crash_state(canary: Canary) -> bool {
+        canary != Canary::CloseWithoutFinalCheckpoint
     }
 
     /// The scenario explore hunts `canary` in, with the strategy the planted bug lives in.
@@ -102,6 +110,9 @@ mod canaries {
         // exploration alone (the workload run's own verdict is not counted).
         let mut missed = Vec::new();
         for canary in Canary::ALL {
+            if !breaks_a_crash_state(canary) {
+                continue;
+            }
             match first_failing_seed(canary) {
                 Some((seed, failed, checked, first)) => println!(
                     "canary {:<37} {:<22} {:<12} seed {seed}: {failed} of {checked} states fail; {first}",

@@ -25,6 +25,7 @@ fn scenario_for(canary: Canary) -> &'static str {
         Canary::SkipSealedLogChecksum => "rot-at-rest",
         Canary::RetryLogFsync => "fsync-error",
         Canary::TruncatedRecordIsCorruption => "torn-writes",
+        Canary::CloseWithoutFinalCheckpoint => "smoke",
     }
 }
 
