@@ -56,6 +56,9 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             Strategy::PhysicalLog => self.physical_log_checkpoint().await,
         };
         self.checkpoint_running.store(false, Ordering::SeqCst);
+        if trigger == Trigger::LogSpace {
+            self.checkpoint_hurry.store(false, Ordering::SeqCst);
+        }
         match &result {
             Ok(count) => {
                 let mut measures = std::mem::take(&mut *self.lock_measures());
@@ -102,7 +105,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
     /// each encoded under the latch right before its write so commits run between the writes.
     /// A page no longer dirty (eviction wrote it) is skipped. With a nonzero `spread` the
     /// writes are paced so that the k-th of n is not done before `spread * k / n` has passed
-    /// (PostgreSQL's checkpoint_completion_target).
+    /// (PostgreSQL's checkpoint_completion_target), unless a writer waits for log space.
     pub(crate) async fn write_pages_in_place(
         &self,
         count: u64,
@@ -129,7 +132,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             }
             let due = spread * done / total;
             let elapsed = self.clock.now().saturating_sub(started);
-            if elapsed < due {
+            if elapsed < due && !self.checkpoint_hurry.load(Ordering::SeqCst) {
                 self.clock.sleep(due - elapsed).await;
             }
         }

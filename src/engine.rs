@@ -104,6 +104,9 @@ pub struct Engine<V: Vfs, C: Clock> {
     /// during a checkpoint.
     pub(crate) checkpoints_begun: AtomicU64,
     pub(crate) checkpoint_running: AtomicBool,
+    /// A writer waits for log space: the running checkpoint stops pacing its page writes
+    /// (PostgreSQL's `CHECKPOINT_IMMEDIATE`).
+    pub(crate) checkpoint_hurry: AtomicBool,
     /// What the running checkpoint has measured so far.
     pub(crate) measures: Mutex<CheckpointMeasures>,
     pub(crate) recovery: RecoveryReport,
@@ -178,6 +181,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             last_commit_end: AtomicU64::new(next_txn_id),
             checkpoints_begun: AtomicU64::new(0),
             checkpoint_running: AtomicBool::new(false),
+            checkpoint_hurry: AtomicBool::new(false),
             measures: Mutex::new(CheckpointMeasures::default()),
             recovery,
             directory_lock: Mutex::new(None),
@@ -471,6 +475,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         if self.options.log_capacity_bytes.is_none() || !self.log_space_low().await {
             return Ok(());
         }
+        self.checkpoint_hurry.store(true, Ordering::SeqCst);
         self.checkpoint_for(Trigger::LogSpace).await.map(|_| ())
     }
 
