@@ -653,16 +653,18 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             let state = self.state.lock().await;
             let log_bytes = self.log.bytes_since(state.checkpoint_lsn.0);
             let elapsed = self.clock.now().saturating_sub(state.checkpoint_time);
-            let dirty_bytes = state.cache.dirty_pages() as u64 * self.options.page_size_bytes as u64;
+            let dirty_bytes =
+                state.cache.dirty_pages() as u64 * self.options.page_size_bytes as u64;
             let physical_log_full = self.physical_log.as_ref().is_some_and(|physical_log| {
                 let capacity = self.options.physical_log_bytes;
                 let images = physical_log.bytes_since(state.physical_log_start);
                 let dirty = state.cache.dirty_pages() as u64 * self.options.slot_bytes();
                 images * 4 >= capacity * 3 || (images + dirty) * 10 >= capacity * 9
             });
-            let log_full = self.options.log_capacity_bytes.is_some_and(|capacity| {
-                log_bytes.saturating_mul(10) >= capacity.saturating_mul(9)
-            });
+            let log_full = self
+                .options
+                .log_capacity_bytes
+                .is_some_and(|capacity| log_bytes.saturating_mul(10) >= capacity.saturating_mul(9));
             if physical_log_full || log_full {
                 Some(Trigger::LogSpace)
             } else if log_bytes >= self.options.checkpoint_log_bytes {

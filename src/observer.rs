@@ -80,8 +80,7 @@ pub trait Observer: Send + Sync + 'static {
     fn commit_finished(&self, _commit: &CommitMeasures) {}
 
     /// Checkpoint `count`, run for `trigger`, is durable and finished.
-    fn checkpoint_finished(&self, _count: u64, _trigger: Trigger, _measures: &CheckpointMeasures) {
-    }
+    fn checkpoint_finished(&self, _count: u64, _trigger: Trigger, _measures: &CheckpointMeasures) {}
 
     /// A checkpoint for `trigger` was skipped: nothing was logged since the last one.
     fn checkpoint_skipped(&self, _trigger: Trigger) {}

@@ -36,7 +36,6 @@ use crate::cachetable::{
     read_slot_at, BeforeImages, Cachetable, PageJournal, PageStore, Tracking, DATA_FILE,
 };
 use crate::clock::Clock;
-use crate::trigger::Trigger;
 use crate::engine::{Engine, RecoveryReport, State};
 use crate::error::{Error, Result, Structure};
 use crate::format::control::{self, Control, CONTROL_FILE, CONTROL_SLOT_OFFSETS};
@@ -48,6 +47,7 @@ use crate::log::{self, Log, PHYSICAL_LOG_PREFIX, REDO_LOG_PREFIX};
 use crate::observer::Observer;
 use crate::options::{Canary, Options};
 use crate::strategy::{Strategy, PHYSICAL_LOG_PAGES_START};
+use crate::trigger::Trigger;
 use crate::types::Lsn;
 use crate::vfs::{read_exact_at, Vfs, VfsFile};
 

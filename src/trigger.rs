@@ -59,7 +59,9 @@ impl Trigger {
     }
 
     pub fn from_name(name: &str) -> Option<Trigger> {
-        Trigger::ALL.into_iter().find(|trigger| trigger.name() == name)
+        Trigger::ALL
+            .into_iter()
+            .find(|trigger| trigger.name() == name)
     }
 
     /// Whether a checkpoint for this trigger is skipped when nothing was logged since the

@@ -76,7 +76,9 @@ impl Histogram {
         for (index, count) in &self.counts {
             seen += count;
             if seen >= rank {
-                return Some(Duration::from_nanos(bucket_high(*index).min(self.max_nanos)));
+                return Some(Duration::from_nanos(
+                    bucket_high(*index).min(self.max_nanos),
+                ));
             }
         }
         Some(Duration::from_nanos(self.max_nanos))

@@ -28,7 +28,13 @@ fn log_volume_dirty_bytes_log_space_forced_and_shutdown_checkpoints_all_run() {
     // strategy, and that the runs measure commits and checkpoint time.
     for strategy in crashpoint::Strategy::ALL {
         let measures = measured("checkpoint-triggers", strategy, 8);
-        for trigger in ["log-volume", "dirty-bytes", "log-space", "forced", "shutdown"] {
+        for trigger in [
+            "log-volume",
+            "dirty-bytes",
+            "log-space",
+            "forced",
+            "shutdown",
+        ] {
             assert!(
                 measures.checkpoints.get(trigger).copied().unwrap_or(0) > 0,
                 "{strategy}: no {trigger} checkpoint in {:?}",
@@ -36,7 +42,10 @@ fn log_volume_dirty_bytes_log_space_forced_and_shutdown_checkpoints_all_run() {
             );
         }
         assert!(measures.checkpoint_nanos > 0, "{strategy}");
-        assert!(measures.commits_outside_checkpoint.count() > 0, "{strategy}");
+        assert!(
+            measures.commits_outside_checkpoint.count() > 0,
+            "{strategy}"
+        );
         assert!(measures.committed_bytes > 0 && measures.disk_bytes_written > 0);
     }
 }

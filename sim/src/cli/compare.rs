@@ -4,8 +4,8 @@
 //! --latency` without the summary table: the table is the point, the verdict and any failure
 //! lines still follow it.
 
-use super::{run, CommonArguments, CompareArguments, OutputArguments, RunArguments};
 use super::StrategyChoice;
+use super::{run, CommonArguments, CompareArguments, OutputArguments, RunArguments};
 
 /// The scenario compared when none is named: the goal of issue 11 is stated on it.
 const DEFAULT_SCENARIO: &str = "group-commit";

@@ -165,7 +165,9 @@ mod tests {
         };
         measures.checkpoints.insert("interval".into(), 2);
         measures.skipped.insert("shutdown".into(), 1);
-        measures.blocking_nanos.insert("begin".into(), blocking_nanos);
+        measures
+            .blocking_nanos
+            .insert("begin".into(), blocking_nanos);
         for _ in 0..10 {
             measures
                 .commits_during_checkpoint
