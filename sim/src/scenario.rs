@@ -1076,6 +1076,29 @@ mod tests {
         );
     }
 
+    // A bad checkpoint trigger field names its line and field: a log capacity below four
+    // segments, a forced ratio that is no probability, a zero poll interval.
+    #[test]
+    fn checkpoint_trigger_fields_name_line_and_field() {
+        let cases = [
+            ("log_capacity_bytes = 100", "engine.log_capacity_bytes"),
+            ("forced_checkpoint_ratio = 1.5", "engine.forced_checkpoint_ratio"),
+            ("checkpoint_poll_interval_ms = 0", "engine.checkpoint_poll_interval_ms"),
+            ("dirty_bytes_limit = 1", "engine.dirty_bytes_limit"),
+        ];
+        for (line, field) in cases {
+            let error = parse(&format!("[engine]\ncache_pages = 16\n{line}\n")).unwrap_err();
+            assert_eq!(error.field(), Some(field), "{error}");
+            assert_eq!(error.line(), Some(3), "{error}");
+        }
+        let scenario = parse("[engine]\ncache_pages = 20\npage_size_bytes = 512\n").unwrap();
+        assert_eq!(scenario.engine.dirty_bytes_limit(), 4 * 20 * 512);
+        assert_eq!(
+            scenario.engine.checkpoint_poll_interval_ms(),
+            scenario.engine.checkpoint_interval_ms
+        );
+    }
+
     // A type error names the line and the dotted key even though toml reports only a span.
     #[test]
     fn wrong_type_names_key_path() {
