@@ -18,6 +18,8 @@ pub const BLOCKING_SHARE_GOAL: f64 = 0.01;
 /// p99 commit latency during checkpoints may be at most this multiple of outside.
 pub const P99_RATIO_GOAL: f64 = 1.5;
 
+const TRIGGERS_HEADER: &str = "checkpoints by trigger (skipped)";
+
 /// The table; one row per summary.
 pub struct LatencyTable<'a> {
     pub summaries: &'a [ScenarioSummary],
@@ -25,13 +27,28 @@ pub struct LatencyTable<'a> {
 
 impl fmt::Display for LatencyTable<'_> {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The trigger column is as wide as its widest entry, so the columns after it line up.
+        let width = self
+            .summaries
+            .iter()
+            .map(|summary| triggers(&summary.measures).chars().count())
+            .chain([TRIGGERS_HEADER.len()])
+            .max()
+            .unwrap_or(0);
+        let name_width = self
+            .summaries
+            .iter()
+            .map(|summary| summary.scenario.len())
+            .chain([16])
+            .max()
+            .unwrap_or(16);
         writeln!(
             formatter,
-            "{:<16} {:<12} {:>8}  {:<44} {:>9} {:>9}  {:<22} {:<22} {:>6} {:>6} {:>12}  goal",
+            "{:<name_width$} {:<12} {:>8}  {:<width$} {:>9} {:>9}  {:<22} {:<22} {:>6} {:>6} {:>12}  goal",
             "scenario",
             "strategy",
             "checks/s",
-            "checkpoints by trigger (skipped)",
+            TRIGGERS_HEADER,
             "blocking",
             "ckpt avg",
             "commit in p50/p99/max",
@@ -44,7 +61,7 @@ impl fmt::Display for LatencyTable<'_> {
             let measures = &summary.measures;
             writeln!(
                 formatter,
-                "{:<16} {:<12} {:>8.0}  {:<44} {:>8.2}% {:>9}  {:<22} {:<22} {:>6} {:>6.1} {:>12}  {}",
+                "{:<name_width$} {:<12} {:>8.0}  {:<width$} {:>8.2}% {:>9}  {:<22} {:<22} {:>6} {:>6.1} {:>12}  {}",
                 summary.scenario,
                 summary.strategy,
                 summary.checks_per_second,
