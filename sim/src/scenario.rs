@@ -1082,8 +1082,14 @@ mod tests {
     fn checkpoint_trigger_fields_name_line_and_field() {
         let cases = [
             ("log_capacity_bytes = 100", "engine.log_capacity_bytes"),
-            ("forced_checkpoint_ratio = 1.5", "engine.forced_checkpoint_ratio"),
-            ("checkpoint_poll_interval_ms = 0", "engine.checkpoint_poll_interval_ms"),
+            (
+                "forced_checkpoint_ratio = 1.5",
+                "engine.forced_checkpoint_ratio",
+            ),
+            (
+                "checkpoint_poll_interval_ms = 0",
+                "engine.checkpoint_poll_interval_ms",
+            ),
             ("dirty_bytes_limit = 1", "engine.dirty_bytes_limit"),
         ];
         for (line, field) in cases {
