@@ -57,6 +57,9 @@ pub enum Canary {
     /// Recovery reports a log record that the end of its file cuts short as corruption: it
     /// assumes a file's size reaches the disk only together with the data written there.
     TruncatedRecordIsCorruption,
+    TrimLogBeforeHeaderSync,
+    AppendInDurableSector,
+    PreferOlderHeader,
     /// `close` skips its final checkpoint (it still syncs the log, so nothing is lost) and
     /// reports a clean shutdown: the next open replays the commits since the last checkpoint,
     /// which a clean close promises it never has to.
@@ -64,7 +67,7 @@ pub enum Canary {
 }
 
 impl Canary {
-    pub const ALL: [Canary; 14] = [
+    pub const ALL: [Canary; 17] = [
         Canary::SkipDataFsync,
         Canary::HeaderBeforePages,
         Canary::TrimLogBeforeHeader,
@@ -78,6 +81,9 @@ impl Canary {
         Canary::SkipSealedLogChecksum,
         Canary::RetryLogFsync,
         Canary::TruncatedRecordIsCorruption,
+        Canary::TrimLogBeforeHeaderSync,
+        Canary::AppendInDurableSector,
+        Canary::PreferOlderHeader,
         Canary::CloseWithoutFinalCheckpoint,
     ];
 
@@ -96,6 +102,9 @@ impl Canary {
             Canary::SkipSealedLogChecksum => "skip-sealed-log-checksum",
             Canary::RetryLogFsync => "retry-log-fsync",
             Canary::TruncatedRecordIsCorruption => "truncated-record-is-corruption",
+            Canary::TrimLogBeforeHeaderSync => "trim-log-before-header-sync",
+            Canary::AppendInDurableSector => "append-in-durable-sector",
+            Canary::PreferOlderHeader => "prefer-older-header",
             Canary::CloseWithoutFinalCheckpoint => "close-without-final-checkpoint",
         }
     }
