@@ -24,9 +24,10 @@ use crate::error::{Error, Result};
 use crate::format::page;
 use crate::format::record::{self, PageRedo, Record};
 use crate::log::Log;
-use crate::observer::{CheckpointStep, Observer};
+use crate::observer::{CheckpointStep, CommitMeasures, Observer};
 use crate::options::{Canary, Options, SyncMode};
 use crate::strategy::Strategy;
+use crate::trigger::{CheckpointMeasures, Trigger};
 use crate::types::{Lsn, PageId, Write};
 use crate::vfs::{DirectoryLock, Vfs, VfsFile};
 
@@ -95,6 +96,19 @@ pub struct Engine<V: Vfs, C: Clock> {
     poison: Mutex<Option<String>>,
     closed: AtomicBool,
     next_txn_id: AtomicU64,
+    /// One past the last logged commit record: nothing was logged since the last checkpoint
+    /// when this is at or below its replay start. Starts at the log end found at open, so a
+    /// recovered log counts as changed until a checkpoint covers it.
+    pub(crate) last_commit_end: AtomicU64,
+    /// Checkpoints begun, and whether one is running: a commit that saw either change ran
+    /// during a checkpoint.
+    pub(crate) checkpoints_begun: AtomicU64,
+    pub(crate) checkpoint_running: AtomicBool,
+    /// A writer waits for log space: the running checkpoint stops pacing its page writes
+    /// (PostgreSQL's `CHECKPOINT_IMMEDIATE`).
+    pub(crate) checkpoint_hurry: AtomicBool,
+    /// What the running checkpoint has measured so far.
+    pub(crate) measures: Mutex<CheckpointMeasures>,
     pub(crate) recovery: RecoveryReport,
     /// Keeps other engines out of the directory until close, or until the engine is dropped.
     pub(crate) directory_lock: Mutex<Option<DirectoryLock>>,
@@ -164,6 +178,11 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             poison: Mutex::new(None),
             closed: AtomicBool::new(false),
             next_txn_id: AtomicU64::new(next_txn_id),
+            last_commit_end: AtomicU64::new(next_txn_id),
+            checkpoints_begun: AtomicU64::new(0),
+            checkpoint_running: AtomicBool::new(false),
+            checkpoint_hurry: AtomicBool::new(false),
+            measures: Mutex::new(CheckpointMeasures::default()),
             recovery,
             directory_lock: Mutex::new(None),
         }
@@ -387,7 +406,12 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                 durable: true,
             });
         }
+        let started = self.clock.now();
+        let begun = self.checkpoints_begun.load(Ordering::SeqCst);
+        let running = self.checkpoint_running.load(Ordering::SeqCst);
+        self.wait_for_log_space().await?;
         let txn_id = self.next_txn_id.fetch_add(1, Ordering::SeqCst);
+        let bytes: u64;
         let (lsn, end) = {
             let mut state = self.state.lock().await;
             self.check_open()?;
@@ -404,7 +428,12 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                     self.log_logical_commit(&mut state, txn_id, writes)?
                 }
             };
+            self.last_commit_end.fetch_max(end, Ordering::SeqCst);
             self.observer.commit_logged(lsn, Lsn(end), &writes);
+            bytes = writes
+                .iter()
+                .map(|write| (write.key.len() + write.value.as_ref().map_or(0, Vec::len)) as u64)
+                .sum();
             if let Err(error) = self.evict(&mut state).await {
                 // The pages stay cached and dirty; the commit itself is intact.
                 tracing::debug!(%error, "eviction failed");
@@ -428,7 +457,35 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
                 self.log.durable_lsn() >= end
             }
         };
+        let during_checkpoint = running
+            || self.checkpoint_running.load(Ordering::SeqCst)
+            || self.checkpoints_begun.load(Ordering::SeqCst) != begun;
+        self.observer.commit_finished(&CommitMeasures {
+            latency: self.clock.now().saturating_sub(started),
+            bytes,
+            during_checkpoint,
+        });
         Ok(CommitInfo { lsn, durable })
+    }
+
+    /// GBase 8t's log space trigger: when the log since the last checkpoint fills 90% of
+    /// `log_capacity_bytes`, the writer waits for a checkpoint (taking it, or waiting for the
+    /// one running) before it logs, instead of failing.
+    async fn wait_for_log_space(&self) -> Result<()> {
+        if self.options.log_capacity_bytes.is_none() || !self.log_space_low().await {
+            return Ok(());
+        }
+        self.checkpoint_hurry.store(true, Ordering::SeqCst);
+        self.checkpoint_for(Trigger::LogSpace).await.map(|_| ())
+    }
+
+    /// Whether the log since the last checkpoint fills 90% of its capacity.
+    pub(crate) async fn log_space_low(&self) -> bool {
+        let Some(capacity) = self.options.log_capacity_bytes else {
+            return false;
+        };
+        let replay_start = self.state.lock().await.checkpoint_lsn.0;
+        self.log.bytes_since(replay_start).saturating_mul(10) >= capacity.saturating_mul(9)
     }
 
     /// Applies a commit's writes and logs them as one logical record (sharp, physical log).
@@ -585,42 +642,63 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         Lsn(self.log.durable_lsn())
     }
 
-    /// Runs a checkpoint if a trigger fired: the interval passed, too many dirty pages, or too
-    /// much log since the last one (PostgreSQL's max_wal_size), and for the physical-log
-    /// strategy the physical log 75% full or its before-images plus the dirty pages over 90%
-    /// of it (GBase 8t); skipped if nothing was logged since (PostgreSQL's rule).
+    /// Runs a checkpoint if a trigger fired (see [`crate::trigger`]): the physical log or the
+    /// redo log nearly full (log space), too much log since the last one (log volume), too many
+    /// dirty bytes, or the interval passed; in that order when several fired. Returns the
+    /// checkpoint's count, or None when none was due or it was skipped because nothing was
+    /// logged since the last one.
     pub async fn checkpoint_if_due(&self) -> Result<Option<u64>> {
         self.check_open()?;
         let due = {
             let state = self.state.lock().await;
             let log_bytes = self.log.bytes_since(state.checkpoint_lsn.0);
-            // The previous checkpoint's own begin and end records are always there.
-            let idle = log_bytes <= 64;
             let elapsed = self.clock.now().saturating_sub(state.checkpoint_time);
+            let dirty_bytes =
+                state.cache.dirty_pages() as u64 * self.options.page_size_bytes as u64;
             let physical_log_full = self.physical_log.as_ref().is_some_and(|physical_log| {
                 let capacity = self.options.physical_log_bytes;
                 let images = physical_log.bytes_since(state.physical_log_start);
                 let dirty = state.cache.dirty_pages() as u64 * self.options.slot_bytes();
                 images * 4 >= capacity * 3 || (images + dirty) * 10 >= capacity * 9
             });
-            !idle
-                && (elapsed >= self.options.checkpoint_interval
-                    || state.cache.dirty_pages() >= self.options.checkpoint_dirty_pages
-                    || log_bytes >= self.options.checkpoint_log_bytes
-                    || physical_log_full)
+            let log_full = self
+                .options
+                .log_capacity_bytes
+                .is_some_and(|capacity| log_bytes.saturating_mul(10) >= capacity.saturating_mul(9));
+            if physical_log_full || log_full {
+                Some(Trigger::LogSpace)
+            } else if log_bytes >= self.options.checkpoint_log_bytes {
+                Some(Trigger::LogVolume)
+            } else if dirty_bytes > self.options.dirty_bytes_limit {
+                Some(Trigger::DirtyBytes)
+            } else if elapsed >= self.options.checkpoint_interval {
+                Some(Trigger::Interval)
+            } else {
+                None
+            }
         };
-        if due {
-            self.checkpoint().await.map(Some)
-        } else {
-            Ok(None)
+        match due {
+            Some(trigger) => self.checkpoint_for(trigger).await,
+            None => Ok(None),
         }
     }
 
-    /// Clean shutdown: a final checkpoint, then the log is synced, the engine refuses further
+    /// A forced checkpoint (Lealone's `executeCheckpointAsync`): resolves with its count once
+    /// it is durable (its anchor written and synced), whether or not anything changed. A
+    /// checkpoint already running is waited for first; this one follows it.
+    pub async fn request_checkpoint(&self) -> Result<u64> {
+        let count = self.checkpoint_for(Trigger::Forced).await?;
+        Ok(count.expect("a forced checkpoint is never skipped"))
+    }
+
+    /// Clean shutdown: a final checkpoint (skipped when nothing was logged since the last one),
+    /// so the next open replays no commit; then the log is synced, the engine refuses further
     /// work and the directory lock is released.
     pub async fn close(&self) -> Result<()> {
         self.check_open()?;
-        self.checkpoint().await?;
+        if !self.canary(Canary::CloseWithoutFinalCheckpoint) {
+            self.checkpoint_for(Trigger::Shutdown).await?;
+        }
         self.flush_log(true).await?;
         if self.physical_log.is_some() {
             self.flush_physical_log().await?;

@@ -24,14 +24,16 @@ pub mod options;
 mod recovery;
 pub mod strategy;
 mod tree;
+pub mod trigger;
 pub mod types;
 pub mod vfs;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{CommitInfo, Engine, RecoveryReport, Transaction};
 pub use error::{Error, Result, Structure};
-pub use observer::{CheckpointStep, NoopObserver, Observer};
+pub use observer::{CheckpointStep, CommitMeasures, NoopObserver, Observer};
 pub use options::{Canary, Options, SyncMode};
 pub use strategy::Strategy;
+pub use trigger::{CheckpointMeasures, Trigger};
 pub use types::{Lsn, PageId, Write};
 pub use vfs::{mem::MemVfs, std::StdVfs, DirectoryLock, Vfs, VfsFile};

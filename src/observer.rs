@@ -1,10 +1,12 @@
-//! Hooks through which an embedder watches the engine: checkpoint steps and logged commits.
+//! Hooks through which an embedder watches the engine: checkpoint steps, logged and finished
+//! commits, and each checkpoint's trigger and measures (on the engine's clock).
 //!
 //! The simulator uses these to crash at a named checkpoint step and to keep its reference
 //! model in log order; a production embedder can use them for metrics. Callbacks run inline,
 //! so they must be quick and must not call back into the engine.
 
 use crate::strategy::steps::{self, Step};
+use crate::trigger::{CheckpointMeasures, Trigger};
 use crate::types::{Lsn, PageId, Write};
 
 /// A step of a checkpoint, reported right after it is done: which step of the strategy's list
@@ -72,6 +74,26 @@ pub trait Observer: Send + Sync + 'static {
     /// in LSN order, before the commit is durable.
     /// `end` is one past the record's last byte.
     fn commit_logged(&self, _lsn: Lsn, _end: Lsn, _writes: &[Write]) {}
+
+    /// A commit returned Ok: how long it took on the engine's clock, the bytes of its keys and
+    /// values, and whether a checkpoint ran at any moment while it did.
+    fn commit_finished(&self, _commit: &CommitMeasures) {}
+
+    /// Checkpoint `count`, run for `trigger`, is durable and finished.
+    fn checkpoint_finished(&self, _count: u64, _trigger: Trigger, _measures: &CheckpointMeasures) {}
+
+    /// A checkpoint for `trigger` was skipped: nothing was logged since the last one.
+    fn checkpoint_skipped(&self, _trigger: Trigger) {}
+}
+
+/// One commit's latency and size, for [`Observer::commit_finished`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitMeasures {
+    pub latency: std::time::Duration,
+    /// Key and value bytes the commit wrote.
+    pub bytes: u64,
+    /// A checkpoint was running at some moment between the commit's start and its return.
+    pub during_checkpoint: bool,
 }
 
 /// An observer that ignores everything.

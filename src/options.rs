@@ -60,10 +60,14 @@ pub enum Canary {
     TrimLogBeforeHeaderSync,
     AppendInDurableSector,
     PreferOlderHeader,
+    /// `close` skips its final checkpoint (it still syncs the log, so nothing is lost) and
+    /// reports a clean shutdown: the next open replays the commits since the last checkpoint,
+    /// which a clean close promises it never has to.
+    CloseWithoutFinalCheckpoint,
 }
 
 impl Canary {
-    pub const ALL: [Canary; 16] = [
+    pub const ALL: [Canary; 17] = [
         Canary::SkipDataFsync,
         Canary::HeaderBeforePages,
         Canary::TrimLogBeforeHeader,
@@ -80,6 +84,7 @@ impl Canary {
         Canary::TrimLogBeforeHeaderSync,
         Canary::AppendInDurableSector,
         Canary::PreferOlderHeader,
+        Canary::CloseWithoutFinalCheckpoint,
     ];
 
     pub fn name(self) -> &'static str {
@@ -100,6 +105,7 @@ impl Canary {
             Canary::TrimLogBeforeHeaderSync => "trim-log-before-header-sync",
             Canary::AppendInDurableSector => "append-in-durable-sector",
             Canary::PreferOlderHeader => "prefer-older-header",
+            Canary::CloseWithoutFinalCheckpoint => "close-without-final-checkpoint",
         }
     }
 
@@ -132,11 +138,17 @@ pub struct Options {
     /// Checkpoint trigger: time since the last checkpoint (Lealone's period, PostgreSQL's
     /// checkpoint_timeout).
     pub checkpoint_interval: Duration,
-    /// Checkpoint trigger: dirty pages in the cachetable (Lealone's dirty-memory threshold).
-    pub checkpoint_dirty_pages: usize,
+    /// Checkpoint trigger: bytes of dirty pages in the cachetable (dirty pages times
+    /// `page_size_bytes`) over this limit (Lealone's `dirty_page_cache_size`), checked each
+    /// time the embedder polls [`crate::Engine::checkpoint_if_due`].
+    pub dirty_bytes_limit: u64,
     /// Checkpoint trigger: log bytes written since the last checkpoint (PostgreSQL's
     /// max_wal_size).
     pub checkpoint_log_bytes: u64,
+    /// Checkpoint trigger: the redo log's capacity (GBase 8t's logical log space). When the log
+    /// since the last checkpoint fills 90% of it, a commit waits for a checkpoint before it
+    /// logs instead of failing. None: no limit.
+    pub log_capacity_bytes: Option<u64>,
     /// A log segment file is closed and a new one started past this size.
     pub log_segment_bytes: u64,
     /// The disk's atomic write unit: after each log fsync the next log write starts on a
@@ -165,8 +177,9 @@ impl Default for Options {
             cache_pages: 256,
             sync_mode: SyncMode::Instant,
             checkpoint_interval: Duration::from_secs(60),
-            checkpoint_dirty_pages: 1024,
+            dirty_bytes_limit: 4 << 20,
             checkpoint_log_bytes: 64 << 20,
+            log_capacity_bytes: None,
             log_segment_bytes: 1 << 20,
             log_sector_bytes: 4096,
             checkpoint_completion_target: 0.5,
@@ -219,6 +232,16 @@ impl Options {
                 "value_size_max {} is above 1 MiB",
                 self.value_size_max
             ));
+        }
+        if let Some(capacity) = self.log_capacity_bytes {
+            // The checkpoint's own records must fit with room to spare, or every commit would
+            // find the log space low again right after the checkpoint.
+            if capacity < 4 * self.log_segment_bytes {
+                return fail(format!(
+                    "log_capacity_bytes {capacity} is below four log segments ({})",
+                    4 * self.log_segment_bytes
+                ));
+            }
         }
         if !(0.0..=1.0).contains(&self.checkpoint_completion_target) {
             return fail(format!(

@@ -47,6 +47,7 @@ use crate::log::{self, Log, PHYSICAL_LOG_PREFIX, REDO_LOG_PREFIX};
 use crate::observer::Observer;
 use crate::options::{Canary, Options};
 use crate::strategy::{Strategy, PHYSICAL_LOG_PAGES_START};
+use crate::trigger::Trigger;
 use crate::types::Lsn;
 use crate::vfs::{read_exact_at, Vfs, VfsFile};
 
@@ -241,7 +242,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         if engine.options.strategy == Strategy::PhysicalLog {
             // GBase 8t checkpoints at startup: the restored and replayed state becomes the new
             // checkpoint, and the physical log's old intervals can go.
-            engine.checkpoint().await?;
+            engine.checkpoint_for(Trigger::Startup).await?;
         }
         Ok(engine)
     }
@@ -399,7 +400,10 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             state,
             recovery,
         );
-        let count = engine.checkpoint().await?;
+        let count = engine
+            .checkpoint_for(Trigger::Startup)
+            .await?
+            .expect("a startup checkpoint is never skipped");
         engine
             .vfs
             .rename(CREATING_FILE, DATA_FILE)

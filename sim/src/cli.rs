@@ -11,6 +11,7 @@
 
 mod bench;
 mod check_determinism;
+mod compare;
 mod completions;
 mod duration;
 mod explore;
@@ -76,6 +77,9 @@ pub enum Command {
     Shrink(ShrinkArguments),
     /// Measure crash-recover-check cycles per second on one thread, and memory over seeds.
     Bench(BenchArguments),
+    /// Run scenarios under every strategy on the same seeds and print one table of
+    /// checkpoint measures side by side (as `run --strategy all --latency`).
+    Compare(CompareArguments),
     /// List the scenarios that names resolve to: name, default or not, description.
     ListScenarios,
     /// Print a shell completion script (for example `crashpoint completions bash`).
@@ -123,10 +127,34 @@ pub struct RunArguments {
     /// Wall-clock seconds one seed may take before it is reported as a `hang` (0: no limit).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub seed_time_limit_seconds: u64,
+    /// Also print the checkpoint table: checkpoints by trigger, blocking window, commit
+    /// latency inside and outside checkpoints, write amplification, redo at recovery.
+    #[arg(long)]
+    pub latency: bool,
     #[command(flatten)]
     pub output: OutputArguments,
     #[command(flatten)]
     pub common: CommonArguments,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArguments {
+    /// Scenario names or paths to .toml files; none compares on `group-commit`.
+    pub scenarios: Vec<String>,
+    /// Seeds every strategy runs: `A..B`, `A..=B` or `N`.
+    #[arg(long, default_value = "0..50")]
+    pub seeds: SeedRange,
+    /// Worker threads; defaults to the available parallelism.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jobs: Option<u32>,
+    /// Write every outcome and the summaries, measures included, as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArguments,
+    /// Enable a planted bug by name (needs the `canary` feature).
+    #[arg(long, value_name = "NAME")]
+    pub canary: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -396,6 +424,7 @@ pub fn execute(arguments: Arguments) -> anyhow::Result<i32> {
         Command::Explore(arguments) => explore::explore(arguments),
         Command::Shrink(arguments) => shrink::shrink(arguments),
         Command::Bench(arguments) => bench::bench(arguments),
+        Command::Compare(arguments) => compare::compare(arguments),
         Command::ListScenarios => list_scenarios::list_scenarios(),
         Command::Completions(arguments) => completions::completions(arguments),
     }

@@ -178,8 +178,9 @@ pub fn engine_options(scenario: &Scenario, canary: Option<&str>) -> Result<Optio
         cache_pages: engine.cache_pages,
         sync_mode: engine.sync_mode.into(),
         checkpoint_interval: Duration::from_millis(engine.checkpoint_interval_ms),
-        checkpoint_dirty_pages: engine.cache_pages * 4,
-        checkpoint_log_bytes: 1 << 20,
+        dirty_bytes_limit: engine.dirty_bytes_limit(),
+        checkpoint_log_bytes: engine.checkpoint_log_bytes,
+        log_capacity_bytes: engine.log_capacity_bytes,
         log_segment_bytes: engine.log_segment_bytes,
         log_sector_bytes: scenario.faults.sector_size_bytes,
         key_size_max,
@@ -225,6 +226,7 @@ fn absorb_fs(run: &RefCell<SeedRun>, fs: &SimFs, phase: u32, damage: &mut Vec<Fa
     let mut run = run.borrow_mut();
     let outcome = &mut run.outcome;
     outcome.io_ops += fs.io_count();
+    outcome.measures.disk_bytes_written += fs.bytes_written();
     outcome.trace_digest = outcome.trace_digest.rotate_left(7) ^ fs.trace_digest();
     let faults = fs.faults();
     for fault in &faults {
@@ -324,15 +326,19 @@ async fn run_phase(phase: Phase<'_>) -> Rc<PhaseFlags> {
         handles.push(madsim::task::spawn_local(workload::client(context)));
     }
     handles.push(madsim::task::spawn_local(workload::checkpointer(
-        phase.engine.clone(),
-        flags.clone(),
-        clients,
-        Duration::from_millis(scenario.engine.checkpoint_interval_ms.max(1)),
-        stream_rng(
-            phase.seed,
-            stream::CHECKPOINTER + ((phase.number as u64) << 8),
-        ),
-        phase.fs.clone(),
+        workload::Checkpointer {
+            engine: phase.engine.clone(),
+            flags: flags.clone(),
+            clients,
+            poll_interval: Duration::from_millis(scenario.engine.checkpoint_poll_interval_ms()),
+            forced_ratio: scenario.engine.forced_checkpoint_ratio,
+            rng: stream_rng(
+                phase.seed,
+                stream::CHECKPOINTER + ((phase.number as u64) << 8),
+            ),
+            fs: phase.fs.clone(),
+            hub: phase.hub.clone(),
+        },
     )));
     if scenario.engine.sync_mode == crate::scenario::SyncModeName::Periodic {
         handles.push(madsim::task::spawn_local(workload::log_syncer(
@@ -530,6 +536,7 @@ async fn simulate(
             }
         }
         let durable_image = fs.durable_image();
+        let anchor_faults = anchor_file_faults(&fs, engine_options.strategy);
         absorb_fs(run, &fs, phase_number, &mut damage);
         drop(engine);
 
@@ -616,6 +623,7 @@ async fn simulate(
                 .map(PhaseSchedule::recovery_fault_plan)
                 .transpose()
                 .map_err(configuration)?,
+            anchor_faults,
         };
         match recover_and_judge(&context, check, &mut damage).await? {
             Some(recovered) => {
@@ -644,6 +652,9 @@ struct Check {
     durable_checkpoint: Option<u64>,
     /// A schedule's faults for the recovery's disk, instead of the rates.
     fault_plan: Option<BTreeMap<u64, crate::fs::FaultKind>>,
+    /// Faults the crashed phase injected into the files that hold anchors: they may keep a
+    /// checkpoint that `request_checkpoint` reported durable from being so.
+    anchor_faults: Vec<FaultRecord>,
 }
 
 /// A recovery the oracle passed: the engine on its new disk, and the state it holds.
@@ -686,19 +697,24 @@ async fn recover_and_judge(
     };
     fs.set_fault_scope(scope);
     hub.attach(&fs);
-    let anchor_written_max = {
+    let (anchor_written_max, forced_durable) = {
         let mut hub_state = hub.lock();
         // The crashed phase's trigger must not fire inside recovery (which checkpoints when
         // it has to create the database again).
         hub_state.target = None;
         hub_state.armed_after_step = None;
-        hub_state.anchor_written_max()
+        // Forced checkpoints resolved on the old disk are judged now; the recovered engine's
+        // start afresh.
+        let forced_durable = std::mem::take(&mut hub_state.forced_durable);
+        (hub_state.anchor_written_max(), forced_durable)
     };
     let facts = CrashFacts {
         crash_index: check.crash_index,
         damage,
         durable_checkpoint: check.durable_checkpoint,
         anchor_written_max,
+        forced_durable,
+        anchor_faults: &check.anchor_faults,
     };
     let verdict =
         oracle::recover_and_check(fs.clone(), context.engine_options.clone(), hub, &facts).await;
@@ -717,9 +733,18 @@ async fn recover_and_judge(
     let phase = check.disk_phase - 1;
     note_check(hub, phase, &verdict);
     match verdict {
-        Ok(Verdict::Recovered { engine, state, .. }) => {
+        Ok(Verdict::Recovered {
+            engine,
+            state,
+            report,
+        }) => {
             if check.crash_index.is_some() {
-                run.borrow_mut().outcome.recoveries += 1;
+                let mut run = run.borrow_mut();
+                run.outcome.recoveries += 1;
+                let measures = &mut run.outcome.measures;
+                measures.recoveries += 1;
+                measures.redo_commits += report.replayed_commits;
+                measures.redo_bytes += report.log_end.0.saturating_sub(report.checkpoint_lsn.0);
             }
             Ok(Some(Recovered {
                 engine: *engine,
@@ -883,6 +908,17 @@ async fn quiet_phase(
         message,
     };
     let recording = run.borrow().schedule.is_some();
+    // Liveness: with the faults gone a forced checkpoint must complete. It runs before the
+    // clients so that the close below has their commits to checkpoint.
+    if let Err(error) = engine.request_checkpoint().await {
+        absorb_fs(run, &fs, phase_number, damage);
+        let message = format!("the quiet-phase checkpoint failed: {error}");
+        if damage.is_empty() {
+            return Err(liveness(message));
+        }
+        tracing::info!(message, "quiet phase stopped by injected damage");
+        return Ok(());
+    }
     let flags = run_phase(Phase {
         scenario,
         seed,
@@ -920,10 +956,6 @@ async fn quiet_phase(
             ));
         }
         engine
-            .checkpoint()
-            .await
-            .map_err(|error| format!("the quiet-phase checkpoint failed: {error}"))?;
-        engine
             .close()
             .await
             .map_err(|error| format!("the clean close failed: {error}"))
@@ -959,20 +991,51 @@ async fn quiet_phase(
         crash_index: None,
         durable_checkpoint,
         fault_plan: None,
+        anchor_faults: Vec::new(),
     };
     match recover_and_judge(context, check, damage).await? {
         Some(recovered) => {
             run.borrow_mut().outcome.final_state_digest = digest(&recovered.state);
+            let report = recovered.engine.recovery_report();
+            if report.replayed_commits > 0 {
+                return Err(Failure {
+                    kind: FailureKind::ReplayAfterCleanClose,
+                    crash_index: None,
+                    message: format!(
+                        "the open after a clean close replayed {} commits from checkpoint {} \
+                         (log {} to {}): the close's final checkpoint promises none",
+                        report.replayed_commits,
+                        report.checkpoint_count,
+                        report.checkpoint_lsn,
+                        report.log_end
+                    ),
+                });
+            }
         }
         None => tracing::info!("the reopen after the clean close was stopped by injected damage"),
     }
     Ok(())
 }
 
-/// Moves what the hub recorded (points, timeline) into the run.
+/// The faults `fs` injected into the files that hold `strategy`'s anchors.
+fn anchor_file_faults(fs: &SimFs, strategy: crashpoint::Strategy) -> Vec<FaultRecord> {
+    let regions = strategy.anchor_regions();
+    fs.faults()
+        .into_iter()
+        .filter(|fault| {
+            regions.iter().any(|region| {
+                fault.file == region.file || region.staging_file == Some(fault.file.as_str())
+            })
+        })
+        .collect()
+}
+
+/// Moves what the hub recorded (points, timeline, measures) into the run.
 fn collect_recordings(hub: &Hub, run: &RefCell<SeedRun>) {
     let mut hub_state = hub.lock();
     let mut run = run.borrow_mut();
     run.points = std::mem::take(&mut hub_state.points);
+    let measures = std::mem::take(&mut hub_state.measures);
+    run.outcome.measures.add(&measures);
     run.timeline = std::mem::take(&mut hub_state.timeline);
 }

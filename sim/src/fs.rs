@@ -240,6 +240,11 @@ impl SimFs {
         self.lock().io_count
     }
 
+    /// Bytes the engine asked this disk to write, in every file.
+    pub fn bytes_written(&self) -> u64 {
+        self.lock().bytes_written
+    }
+
     /// The running digest of every call and its result.
     pub fn trace_digest(&self) -> u64 {
         self.lock().digest()
@@ -432,6 +437,7 @@ impl VfsFile for SimFile {
     async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         delay(&self.state).await;
         let mut state = self.lock();
+        state.bytes_written += data.len() as u64;
         let file = state.file_name(self.inode);
         let call = Call {
             op: "write",

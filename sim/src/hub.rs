@@ -10,7 +10,9 @@ use std::time::Duration;
 use std::collections::BTreeSet;
 
 use crashpoint::strategy::AnchorRegion;
-use crashpoint::{CheckpointStep, Clock, Lsn, Observer, Write};
+use crashpoint::{
+    CheckpointMeasures, CheckpointStep, Clock, CommitMeasures, Lsn, Observer, Trigger, Write,
+};
 
 use crate::fs::{CrashPoint, SimFs, WriteWatch};
 use crate::model::Model;
@@ -166,6 +168,11 @@ pub struct HubState {
     /// Record the timeline (for `replay --trace`).
     pub timeline_on: bool,
     pub timeline: Vec<TimelineEvent>,
+    /// What the engine measured about its checkpoints and commits (through the observer).
+    pub measures: crate::measures::Measures,
+    /// The newest checkpoint `request_checkpoint` resolved Ok on the current disk: a crash
+    /// must not recover an older one unless injected damage explains it.
+    pub forced_durable: u64,
     /// Operations each client ran, by (phase, client), when recording a schedule.
     pub recorded_operations:
         std::collections::BTreeMap<(u32, u32), Vec<crate::schedule::Operation>>,
@@ -287,6 +294,18 @@ struct HubObserver {
 impl Observer for HubObserver {
     fn commit_logged(&self, lsn: Lsn, end: Lsn, writes: &[Write]) {
         self.hub.lock().model.record_commit(lsn, end, writes);
+    }
+
+    fn commit_finished(&self, commit: &CommitMeasures) {
+        self.hub.lock().measures.commit(commit);
+    }
+
+    fn checkpoint_finished(&self, _count: u64, trigger: Trigger, measures: &CheckpointMeasures) {
+        self.hub.lock().measures.checkpoint(trigger, measures);
+    }
+
+    fn checkpoint_skipped(&self, trigger: Trigger) {
+        self.hub.lock().measures.skipped(trigger);
     }
 
     fn checkpoint_step(&self, count: u64, step: CheckpointStep) {

@@ -10,6 +10,7 @@ pub mod explore;
 pub mod fs;
 pub mod hub;
 pub mod junit;
+pub mod measures;
 pub mod model;
 pub mod oracle;
 pub mod outcome;

@@ -7,7 +7,9 @@
 //! explains (corruption in the data file needs damage to the data file; corruption in the log
 //! may follow damage anywhere); it used a checkpoint at least as new as the newest one whose
 //! anchor write (header slot, control file slot, reserved page) is intact in both the truly
-//! durable bytes and the crash image, and no newer than the newest anchor ever written; its state
+//! durable bytes and the crash image, at least as new as the newest checkpoint
+//! `request_checkpoint` resolved Ok (unless a fault touched a file holding anchors), and no
+//! newer than the newest anchor ever written; its state
 //! equals the model after the commits whose records start before the recovered log end; and
 //! that prefix holds every commit acknowledged durable, unless injected damage explains where
 //! the log ended: damaged bytes of the log from the recovered log end up to the end of the
@@ -35,6 +37,11 @@ pub struct CrashFacts<'a> {
     pub durable_checkpoint: Option<u64>,
     /// The newest checkpoint whose anchor write was ever issued.
     pub anchor_written_max: u64,
+    /// The newest checkpoint `request_checkpoint` resolved Ok before the crash (0: none).
+    pub forced_durable: u64,
+    /// Faults the crashed phase injected into the files holding anchors (a lying fsync, a
+    /// lost write): they may keep a checkpoint reported durable from being so.
+    pub anchor_faults: &'a [FaultRecord],
 }
 
 /// How a recovery check ended when it did not fail.
@@ -266,6 +273,21 @@ pub async fn recover_and_check(
                 ),
             ));
         }
+    }
+    if report.checkpoint_count < facts.forced_durable
+        && !anchor_hidden_at_recovery
+        && facts.anchor_faults.is_empty()
+        && anchor_damage(facts.damage, &anchor_regions).is_empty()
+    {
+        return Err(failure(
+            FailureKind::StaleCheckpoint,
+            facts,
+            format!(
+                "recovery used checkpoint {} but request_checkpoint resolved Ok for checkpoint \
+                 {}, promising it durable, and no injected fault touched an anchor",
+                report.checkpoint_count, facts.forced_durable
+            ),
+        ));
     }
     if report.checkpoint_count > facts.anchor_written_max {
         return Err(failure(

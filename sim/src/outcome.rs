@@ -28,6 +28,9 @@ pub enum FailureKind {
     RecoveryError,
     /// The quiet phase (no faults) did not finish: no checkpoint completed or a client failed.
     Liveness,
+    /// The open after a clean close replayed commits, though the close's final checkpoint
+    /// promises it replays none.
+    ReplayAfterCleanClose,
 }
 
 impl FailureKind {
@@ -42,6 +45,7 @@ impl FailureKind {
             FailureKind::UnexcusedCorruption => "unexcused-corruption",
             FailureKind::RecoveryError => "recovery-error",
             FailureKind::Liveness => "liveness",
+            FailureKind::ReplayAfterCleanClose => "replay-after-clean-close",
         }
     }
 }
@@ -74,4 +78,8 @@ pub struct SeedOutcome {
     pub trace_digest: u64,
     /// Digest of the final engine state after the quiet phase.
     pub final_state_digest: u64,
+    /// Checkpoints by trigger, blocking windows, commit latency, write amplification and
+    /// redo at recovery, in simulated time.
+    #[serde(default)]
+    pub measures: crate::measures::Measures,
 }

@@ -5,9 +5,11 @@
 //! Everything here is pure formatting over [`SeedOutcome`]s so it can be tested without running
 //! the engine; wall-clock time is measured by the caller and passed in. `provenance` says which
 //! binary and scenario files a report came from, `merge` joins the reports of shards into one,
-//! and `compare` finds where two reports differ in what a run determines.
+//! `compare` finds where two reports differ in what a run determines, and `latency` prints
+//! the checkpoint measures of `run --latency` and the `compare` command.
 
 mod compare;
+mod latency;
 mod merge;
 mod provenance;
 
@@ -24,6 +26,7 @@ use crate::outcome::{Failure, SeedOutcome};
 use crate::scenario::Scenario;
 
 pub use compare::differences;
+pub use latency::LatencyTable;
 pub use merge::{merge, MergeError, NamedReport, Progression, SeedGroup};
 pub use provenance::{scenario_digest, Binary};
 
@@ -48,6 +51,10 @@ pub struct ScenarioSummary {
     pub elapsed_seconds: f64,
     /// `states_checked / elapsed_seconds`; 0 when no time was measured.
     pub checks_per_second: f64,
+    /// Checkpoints by trigger, blocking windows, commit latency, write amplification and redo
+    /// at recovery, summed over seeds (`run --latency`, `compare`).
+    #[serde(default)]
+    pub measures: crate::measures::Measures,
 }
 
 impl ScenarioSummary {
@@ -84,6 +91,7 @@ impl ScenarioSummary {
         self.io_ops += outcome.io_ops;
         add_faults(&mut self.faults, &outcome.faults);
         self.failures += u64::from(outcome.failure.is_some());
+        self.measures.add(&outcome.measures);
     }
 
     /// Sets the wall-clock time the seeds took, and so the checks per second.
@@ -107,6 +115,7 @@ impl ScenarioSummary {
             total.io_ops += summary.io_ops;
             add_faults(&mut total.faults, &summary.faults);
             total.failures += summary.failures;
+            total.measures.add(&summary.measures);
             total.elapsed_seconds += summary.elapsed_seconds;
         }
         total.checks_per_second = rate(total.states_checked, total.elapsed_seconds);

@@ -234,6 +234,39 @@ pub struct EngineConfig {
     pub cache_pages: usize,
     pub page_size_bytes: usize,
     pub log_segment_bytes: u64,
+    /// Checkpoint trigger: redo log bytes since the last checkpoint (PostgreSQL's
+    /// max_wal_size).
+    pub checkpoint_log_bytes: u64,
+    /// Checkpoint trigger: dirty page bytes in the cache over this (Lealone's
+    /// dirty_page_cache_size); default four times the cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirty_bytes_limit: Option<u64>,
+    /// How often the checkpointer polls the triggers (Lealone's loop interval); default
+    /// `checkpoint_interval_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_poll_interval_ms: Option<u64>,
+    /// Checkpoint trigger: the log's capacity (GBase 8t); at 90% full writers wait for a
+    /// checkpoint. Default: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_capacity_bytes: Option<u64>,
+    /// The chance that a checkpointer poll requests a forced checkpoint
+    /// (`request_checkpoint`) instead of checking the triggers.
+    pub forced_checkpoint_ratio: f64,
+}
+
+impl EngineConfig {
+    /// The dirty-bytes trigger's limit: as written, else four times the cache.
+    pub fn dirty_bytes_limit(&self) -> u64 {
+        self.dirty_bytes_limit
+            .unwrap_or((self.cache_pages * 4 * self.page_size_bytes) as u64)
+    }
+
+    /// The checkpointer's poll interval: as written, else the checkpoint interval.
+    pub fn checkpoint_poll_interval_ms(&self) -> u64 {
+        self.checkpoint_poll_interval_ms
+            .unwrap_or(self.checkpoint_interval_ms)
+            .max(1)
+    }
 }
 
 /// `crashpoint::Strategy` as scenario files spell it.
@@ -271,6 +304,11 @@ impl Default for EngineConfig {
             cache_pages: 16,
             page_size_bytes: 512,
             log_segment_bytes: 8192,
+            checkpoint_log_bytes: 1 << 20,
+            dirty_bytes_limit: None,
+            checkpoint_poll_interval_ms: None,
+            log_capacity_bytes: None,
+            forced_checkpoint_ratio: 1.0 / 3.0,
         }
     }
 }
@@ -679,6 +717,35 @@ impl Scenario {
             4096,
             1 << 30,
         )?;
+        in_range(
+            "engine.checkpoint_log_bytes",
+            engine.checkpoint_log_bytes,
+            1,
+            1 << 40,
+        )?;
+        if let Some(limit) = engine.dirty_bytes_limit {
+            in_range(
+                "engine.dirty_bytes_limit",
+                limit,
+                engine.page_size_bytes as u64,
+                1 << 40,
+            )?;
+        }
+        if let Some(interval) = engine.checkpoint_poll_interval_ms {
+            in_range("engine.checkpoint_poll_interval_ms", interval, 1, 3_600_000)?;
+        }
+        if let Some(capacity) = engine.log_capacity_bytes {
+            in_range(
+                "engine.log_capacity_bytes",
+                capacity,
+                4 * engine.log_segment_bytes,
+                1 << 40,
+            )?;
+        }
+        probability(
+            "engine.forced_checkpoint_ratio",
+            engine.forced_checkpoint_ratio,
+        )?;
 
         let faults = &self.faults;
         for (name, rate) in faults.rates() {
@@ -1011,6 +1078,35 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "scenarios/test.toml:5: field `workload.writes_max`: must be >= writes_min (1), found 0"
+        );
+    }
+
+    // A bad checkpoint trigger field names its line and field: a log capacity below four
+    // segments, a forced ratio that is no probability, a zero poll interval.
+    #[test]
+    fn checkpoint_trigger_fields_name_line_and_field() {
+        let cases = [
+            ("log_capacity_bytes = 100", "engine.log_capacity_bytes"),
+            (
+                "forced_checkpoint_ratio = 1.5",
+                "engine.forced_checkpoint_ratio",
+            ),
+            (
+                "checkpoint_poll_interval_ms = 0",
+                "engine.checkpoint_poll_interval_ms",
+            ),
+            ("dirty_bytes_limit = 1", "engine.dirty_bytes_limit"),
+        ];
+        for (line, field) in cases {
+            let error = parse(&format!("[engine]\ncache_pages = 16\n{line}\n")).unwrap_err();
+            assert_eq!(error.field(), Some(field), "{error}");
+            assert_eq!(error.line(), Some(3), "{error}");
+        }
+        let scenario = parse("[engine]\ncache_pages = 20\npage_size_bytes = 512\n").unwrap();
+        assert_eq!(scenario.engine.dirty_bytes_limit(), 4 * 20 * 512);
+        assert_eq!(
+            scenario.engine.checkpoint_poll_interval_ms(),
+            scenario.engine.checkpoint_interval_ms
         );
     }
 

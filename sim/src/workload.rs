@@ -346,25 +346,38 @@ async fn check_read(
     Ok(())
 }
 
-/// Runs checkpoints until the clients are done: on the interval when one is due, and now and
-/// then a forced one so every crash step gets reached.
-pub async fn checkpointer(
-    engine: Rc<SimEngine>,
-    flags: Rc<PhaseFlags>,
-    clients: u32,
-    interval: Duration,
-    mut rng: ChaCha8Rng,
-    fs: SimFs,
-) {
-    while flags.clients_done.get() < clients && !flags.stop.get() {
-        madsim::time::sleep(interval).await;
-        let result = if rng.gen_bool(1.0 / 3.0) {
-            engine.checkpoint().await.map(Some)
+/// What the checkpointer task needs.
+pub struct Checkpointer {
+    pub engine: Rc<SimEngine>,
+    pub flags: Rc<PhaseFlags>,
+    pub clients: u32,
+    /// How often it polls the triggers (Lealone's loop interval).
+    pub poll_interval: Duration,
+    /// The chance that a poll requests a forced checkpoint instead.
+    pub forced_ratio: f64,
+    pub rng: ChaCha8Rng,
+    pub fs: SimFs,
+    pub hub: Hub,
+}
+
+/// Runs checkpoints until the clients are done: each poll, a forced one
+/// (`request_checkpoint`, now and then, so every crash step gets reached and the promise of
+/// a resolved request is checked), else whichever trigger is due.
+pub async fn checkpointer(mut task: Checkpointer) {
+    while task.flags.clients_done.get() < task.clients && !task.flags.stop.get() {
+        madsim::time::sleep(task.poll_interval).await;
+        let result = if task.rng.gen_bool(task.forced_ratio.clamp(0.0, 1.0)) {
+            let result = task.engine.request_checkpoint().await;
+            if let Ok(count) = result {
+                let mut hub = task.hub.lock();
+                hub.forced_durable = hub.forced_durable.max(count);
+            }
+            result.map(Some)
         } else {
-            engine.checkpoint_if_due().await
+            task.engine.checkpoint_if_due().await
         };
         if let Err(error) = result {
-            if is_terminal(&error, &fs) {
+            if is_terminal(&error, &task.fs) {
                 break;
             }
         }

@@ -29,6 +29,7 @@ fn scenario_for(canary: Canary) -> Option<&'static str> {
         Canary::TruncatedRecordIsCorruption => "torn-writes",
         Canary::TrimLogBeforeHeaderSync => "every-checkpoint-step",
         Canary::PreferOlderHeader => "every-checkpoint-step",
+        Canary::CloseWithoutFinalCheckpoint => "smoke",
         // Found by explore's continuation past a recovery only: a run's crashes almost never
         // land on the first append after a recovery (explore_finds_canaries.rs).
         Canary::AppendInDurableSector => return None,
@@ -113,6 +114,32 @@ fn the_same_seeds_pass_without_a_canary() {
                 outcome.failure
             );
         }
+    }
+}
+
+#[test]
+fn a_close_that_skips_its_final_checkpoint_is_caught_as_replay_after_a_clean_close() {
+    // Proves the promise of a clean close (the next open replays no commit) is checked: with
+    // the final checkpoint skipped, some seed's reopen replays commits and fails as
+    // `replay-after-clean-close`, on every strategy.
+    for strategy in crashpoint::Strategy::ALL {
+        let scenario = Scenario::resolve("smoke", &scenarios_directory())
+            .expect("scenario loads")
+            .with_strategy(strategy)
+            .expect("smoke takes every strategy");
+        let options = SeedOptions {
+            canary: Some(Canary::CloseWithoutFinalCheckpoint.name().to_string()),
+            ..SeedOptions::default()
+        };
+        let failure = (0..20)
+            .find_map(|seed| run_seed(&scenario.for_seed(seed), seed, &options).failure)
+            .unwrap_or_else(|| panic!("{strategy}: no seed of 20 caught the skipped checkpoint"));
+        assert_eq!(
+            failure.kind,
+            crashpoint_sim::outcome::FailureKind::ReplayAfterCleanClose,
+            "{strategy}: {}",
+            failure.message
+        );
     }
 }
 

@@ -65,7 +65,15 @@ mod canaries {
             Canary::TrimLogBeforeHeaderSync => "every-checkpoint-step",
             Canary::AppendInDurableSector => "group-commit",
             Canary::PreferOlderHeader => "every-checkpoint-step",
+            Canary::CloseWithoutFinalCheckpoint => "smoke",
         }
+    }
+
+    /// Whether the planted bug leaves a crash state that recovers wrong. A close that skips
+    /// its final checkpoint breaks the promise of a clean shutdown, which no crash state
+    /// holds: the run's own check after the close catches it (`canaries.rs`).
+    fn breaks_a_crash_state(canary: Canary) -> bool {
+        canary != Canary::CloseWithoutFinalCheckpoint
     }
 
     /// The scenario explore hunts `canary` in, with the strategy the planted bug lives in.
@@ -105,6 +113,9 @@ mod canaries {
         // exploration alone (the workload run's own verdict is not counted).
         let mut missed = Vec::new();
         for canary in Canary::ALL {
+            if !breaks_a_crash_state(canary) {
+                continue;
+            }
             match first_failing_seed(canary) {
                 Some((seed, failed, checked, first)) => println!(
                     "canary {:<37} {:<22} {:<12} seed {seed}: {failed} of {checked} states fail; {first}",

@@ -27,6 +27,7 @@ fn scenario_for(canary: Canary) -> Option<&'static str> {
         Canary::TruncatedRecordIsCorruption => "torn-writes",
         Canary::TrimLogBeforeHeaderSync => "every-checkpoint-step",
         Canary::PreferOlderHeader => "every-checkpoint-step",
+        Canary::CloseWithoutFinalCheckpoint => "smoke",
         // Found by explore's continuation past a recovery only: a run's crashes almost never
         // land on the first append after a recovery (explore_finds_canaries.rs).
         Canary::AppendInDurableSector => return None,

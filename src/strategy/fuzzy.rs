@@ -35,11 +35,13 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
     pub(crate) async fn fuzzy_checkpoint(&self) -> Result<u64> {
         let (count, redo_lsn, pages, next_page_id) = {
             let mut state = self.state.lock().await;
+            let since = self.clock.now();
             let count = state.checkpoint_count + 1;
             self.step(count, &step::STARTED);
             let redo_lsn = self.log.next_lsn();
             state.cache.set_redo_point(redo_lsn);
             let pages = state.cache.dirty_page_ids();
+            self.blocked("redo-point", since);
             (count, redo_lsn, pages, state.cache.next_page_id)
         };
         tracing::debug!(count, redo_lsn, pages = pages.len(), "redo point taken");

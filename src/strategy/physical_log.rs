@@ -42,6 +42,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
     pub(crate) async fn physical_log_checkpoint(&self) -> Result<u64> {
         let (count, checkpoint_lsn, physical_log_start, next_page_id, pages) = {
             let mut state = self.state.lock().await;
+            let since = self.clock.now();
             let count = state.checkpoint_count + 1;
             self.step(count, &step::STARTED);
             self.step(count, &step::CRITICAL_SECTION_BLOCKED);
@@ -66,6 +67,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             state.cache.advance_checkpoint_number(count);
             let pages = state.cache.dirty_page_ids();
             self.step(count, &step::CHECKPOINT_NUMBER_ADVANCED);
+            self.blocked("critical-section", since);
             (
                 count,
                 checkpoint_lsn,

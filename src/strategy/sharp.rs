@@ -1,10 +1,10 @@
 //! The sharp checkpoint: begin_checkpoint and end_checkpoint (TokuDB), with PostgreSQL's
 //! commit drain and fsync rules.
 //!
-//! begin (under the latch, so no commit is half applied): log `begin_checkpoint` and flush the
-//! log through it (its LSN is the checkpoint LSN and every earlier commit is then durable),
-//! mark every dirty page pending, copy the header fields and current -> inprogress translation.
-//! The latch is released: commits go on while the rest runs.
+//! begin (under the latch, so no commit is half applied): log `begin_checkpoint` (its LSN is
+//! the checkpoint LSN), mark every dirty page pending, copy the header fields and current ->
+//! inprogress translation. The latch is released, then the log is flushed through the begin
+//! record (every earlier commit is then durable): commits go on during the fsync and the rest.
 //!
 //! end: one page at a time, encode a pending page (or the clone a writer made of it) under the
 //! latch, reserve a fresh block in the inprogress translation, release the latch and write the
@@ -41,27 +41,38 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         Ok(count)
     }
 
+    /// Under the latch, so no commit is half applied: log `begin_checkpoint` (into the buffer),
+    /// set the pending bits and start the inprogress translation. The begin record is flushed
+    /// after the latch is released: it only has to be durable before the header that names it,
+    /// and an fsync under the latch would be a blocking window for every commit. The disk
+    /// holds the same at both steps (pending bits live in memory), so the steps are reported
+    /// in their list's order once the flush is done.
     async fn begin_checkpoint(&self) -> Result<(u64, Lsn)> {
-        let mut state = self.state.lock().await;
-        let count = state.checkpoint_count + 1;
-        self.step(count, &step::STARTED);
-        let (lsn, _) = self.log.append(&Record::BeginCheckpoint {
-            checkpoint_count: count,
-        });
+        let (count, lsn) = {
+            let mut state = self.state.lock().await;
+            let since = self.clock.now();
+            let count = state.checkpoint_count + 1;
+            self.step(count, &step::STARTED);
+            let (lsn, _) = self.log.append(&Record::BeginCheckpoint {
+                checkpoint_count: count,
+            });
+            let pending = state.cache.set_pending_bits();
+            state.cache.blocks().begin_checkpoint();
+            debug_assert_eq!(state.cache.blocks().check(), Ok(()), "at begin_checkpoint");
+            state.cache.checkpoint = Some(PendingCheckpoint {
+                count,
+                lsn,
+                root: state.cache.root,
+                next_page_id: state.cache.next_page_id,
+                clones: BTreeMap::new(),
+                header_written: false,
+            });
+            tracing::debug!(count, %lsn, pending, "begin_checkpoint");
+            self.blocked("begin", since);
+            (count, lsn)
+        };
         self.flush_log(true).await?;
         self.step(count, &step::BEGIN_RECORD_LOGGED);
-        let pending = state.cache.set_pending_bits();
-        state.cache.blocks().begin_checkpoint();
-        debug_assert_eq!(state.cache.blocks().check(), Ok(()), "at begin_checkpoint");
-        state.cache.checkpoint = Some(PendingCheckpoint {
-            count,
-            lsn,
-            root: state.cache.root,
-            next_page_id: state.cache.next_page_id,
-            clones: BTreeMap::new(),
-            header_written: false,
-        });
-        tracing::debug!(count, %lsn, pending, "begin_checkpoint");
         self.step(count, &step::PENDING_BITS_SET);
         Ok((count, lsn))
     }
@@ -142,6 +153,7 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
         // frees it.
         self.write_data(page.block.offset, &page.bytes).await?;
         self.state.lock().await.cache.checkpoint_page_written(page);
+        self.page_measured(page.bytes.len());
         self.page_step(count, &step::PAGE_WRITTEN, page.page_id, index);
         Ok(())
     }

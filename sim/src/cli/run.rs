@@ -21,7 +21,7 @@ use super::{with_strategies, StrategyChoice};
 use super::{RunArguments, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_SUCCESS, SEED_VARIABLE};
 use crate::driver::SeedOptions;
 use crate::outcome::SeedOutcome;
-use crate::report::{JsonReport, PlannedScenario, ScenarioSummary};
+use crate::report::{JsonReport, LatencyTable, PlannedScenario, ScenarioSummary};
 use crate::scenario::{default_directory, Scenario};
 
 /// Seeds `run` uses when nothing names any.
@@ -343,6 +343,11 @@ fn report(
             .zip(ran.owners.iter().map(|scenario| scenario.path.as_path())),
         canary,
     )?;
+    if arguments.latency && !ran.summaries.is_empty() {
+        human.text(LatencyTable {
+            summaries: &ran.summaries,
+        })?;
+    }
     let total = ran.outcomes.len();
     let stopped = ran.stopped.map(Stopped::name);
     if let Some(json) = json {

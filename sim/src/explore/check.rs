@@ -357,6 +357,10 @@ impl Checker {
             damage: &facts.damage,
             durable_checkpoint,
             anchor_written_max: facts.anchor_written_max,
+            // Exploration judges states within a checkpoint window against the anchors; which
+            // forced requests had resolved by each state is not recorded.
+            forced_durable: 0,
+            anchor_faults: &[],
         };
         let checked = CatchUnwind(Box::pin(oracle::recover_and_check(
             fs.clone(),

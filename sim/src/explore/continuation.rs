@@ -83,6 +83,9 @@ impl Checker {
             damage: &facts.damage,
             durable_checkpoint,
             anchor_written_max: facts.anchor_written_max,
+            // As in check.rs: which forced requests had resolved by this state is not recorded.
+            forced_durable: 0,
+            anchor_faults: &[],
         };
         let engine = match oracle::recover_and_check(fs.clone(), options, &hub, &crash_facts).await
         {

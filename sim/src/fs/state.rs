@@ -132,6 +132,8 @@ pub(super) struct State {
     latency_rng: ChaCha8Rng,
     pub(super) scope: FaultScope,
     pub(super) io_count: u64,
+    /// Bytes the writes asked to write, whatever their fate (for write amplification).
+    pub(super) bytes_written: u64,
     digest: Digest,
     trace: Vec<TraceEvent>,
     pub(super) faults: Vec<FaultRecord>,
@@ -201,6 +203,7 @@ impl State {
             namespace: Vec::new(),
             scope: FaultScope::All,
             io_count: 0,
+            bytes_written: 0,
             digest: Digest::new(),
             trace: Vec::new(),
             faults: Vec::new(),
