@@ -152,7 +152,7 @@ pub fn checkpoint_series(
     updated_keys: &[u64],
     repetitions: usize,
 ) -> anyhow::Result<Series> {
-    let keys = 40_000u64;
+    let keys = 80_000u64;
     let path = directory.join(format!("checkpoint-{}", strategy.name()));
     let _ = std::fs::remove_dir_all(&path);
     let counter = Arc::new(PageCounter::default());

@@ -50,7 +50,7 @@ impl Sizes {
             realcrash_duration: Duration::from_secs(15),
             commits_per_client: 100,
             redo_commits: vec![0, 250, 500, 1000],
-            updated_keys: vec![1, 50, 100, 200],
+            updated_keys: vec![1, 500, 1000, 2000],
             repetitions: 3,
         }
     }
@@ -63,7 +63,7 @@ impl Sizes {
             realcrash_duration: Duration::from_secs(90),
             commits_per_client: 600,
             redo_commits: vec![0, 500, 1000, 2000, 4000, 8000],
-            updated_keys: vec![1, 100, 200, 400, 800, 1600],
+            updated_keys: vec![1, 500, 1000, 2000, 4000, 8000],
             repetitions: 5,
         }
     }
