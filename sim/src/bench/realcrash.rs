@@ -63,6 +63,9 @@ impl Planted {
     }
 }
 
+/// A commit's writes as the child reports them: key, and value or None for a delete.
+pub type ReportedWrites = Vec<(String, Option<String>)>;
+
 /// One line of the child's report.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -70,10 +73,7 @@ pub enum ChildEvent {
     /// The engine opened (recovered) and the workload starts.
     Ready,
     /// The engine appended a commit to its log at `lsn` (log order).
-    Logged {
-        lsn: u64,
-        writes: Vec<(String, Option<String>)>,
-    },
+    Logged { lsn: u64, writes: ReportedWrites },
     /// A commit returned to the workload; `durable` as the engine said.
     Acknowledged { lsn: u64, durable: bool },
     /// A checkpoint step was done.
@@ -489,10 +489,10 @@ pub fn first_difference(expected: &State, found: &State) -> Option<String> {
 /// The check: `recovered` must equal `base` plus a prefix of the logged commits, in log order,
 /// that holds every commit acknowledged durable.
 pub fn check(base: &State, events: &[ChildEvent], recovered: &State) -> Result<(), String> {
-    let mut logged: Vec<(u64, &[(String, Option<String>)])> = events
+    let mut logged: Vec<(u64, &ReportedWrites)> = events
         .iter()
         .filter_map(|event| match event {
-            ChildEvent::Logged { lsn, writes } => Some((*lsn, writes.as_slice())),
+            ChildEvent::Logged { lsn, writes } => Some((*lsn, writes)),
             _ => None,
         })
         .collect();
