@@ -57,10 +57,13 @@ pub enum Canary {
     /// Recovery reports a log record that the end of its file cuts short as corruption: it
     /// assumes a file's size reaches the disk only together with the data written there.
     TruncatedRecordIsCorruption,
+    TrimLogBeforeHeaderSync,
+    AppendInDurableSector,
+    PreferOlderHeader,
 }
 
 impl Canary {
-    pub const ALL: [Canary; 13] = [
+    pub const ALL: [Canary; 16] = [
         Canary::SkipDataFsync,
         Canary::HeaderBeforePages,
         Canary::TrimLogBeforeHeader,
@@ -74,6 +77,9 @@ impl Canary {
         Canary::SkipSealedLogChecksum,
         Canary::RetryLogFsync,
         Canary::TruncatedRecordIsCorruption,
+        Canary::TrimLogBeforeHeaderSync,
+        Canary::AppendInDurableSector,
+        Canary::PreferOlderHeader,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +97,9 @@ impl Canary {
             Canary::SkipSealedLogChecksum => "skip-sealed-log-checksum",
             Canary::RetryLogFsync => "retry-log-fsync",
             Canary::TruncatedRecordIsCorruption => "truncated-record-is-corruption",
+            Canary::TrimLogBeforeHeaderSync => "trim-log-before-header-sync",
+            Canary::AppendInDurableSector => "append-in-durable-sector",
+            Canary::PreferOlderHeader => "prefer-older-header",
         }
     }
 

@@ -484,7 +484,13 @@ async fn find_anchor<V: Vfs>(
                         .await?,
                 ),
             ];
-            Ok(match header::choose(&slots) {
+            let choice = match header::choose(&slots) {
+                HeaderChoice::Use { slot, .. } if options.planted(Canary::PreferOlderHeader) => {
+                    older_header_with_its_log(&slots, slot, names).unwrap_or(header::choose(&slots))
+                }
+                choice => choice,
+            };
+            Ok(match choice {
                 HeaderChoice::Use {
                     header,
                     slot,
@@ -947,10 +953,10 @@ pub(crate) async fn cut_log<V: Vfs>(
     // Appending inside a sector that holds durable records would let a torn write garble
     // them, so unless the valid log ends on a sector boundary, new records go to a new
     // segment starting at the log's end.
+    let in_place = valid_len.is_multiple_of(options.log_sector_bytes)
+        || options.planted(Canary::AppendInDurableSector);
     let (append_segment, append_file) = match end_file {
-        Some(file) if valid_len.is_multiple_of(options.log_sector_bytes) => {
-            (scan.end_segment, Some(file))
-        }
+        Some(file) if in_place => (scan.end_segment, Some(file)),
         _ => (scan.end, None),
     };
     let log = Log::named(
@@ -963,6 +969,28 @@ pub(crate) async fn cut_log<V: Vfs>(
         options.log_sector_bytes,
     );
     Ok((log, discarded))
+}
+
+/// The planted `prefer-older-header` bug: when both header slots verify and the log still
+/// holds the older checkpoint's LSN, use the older one. Recovery then replays more and ends in
+/// the same state, so only a check of which checkpoint was durable can tell.
+fn older_header_with_its_log(
+    slots: &[SlotState<Header>; 2],
+    newer: usize,
+    names: &[String],
+) -> Option<HeaderChoice> {
+    let SlotState::Valid(older) = &slots[1 - newer] else {
+        return None;
+    };
+    let held = names
+        .iter()
+        .filter_map(|name| log::parse_segment_name(name))
+        .any(|start| start <= older.checkpoint_lsn.0);
+    held.then(|| HeaderChoice::Use {
+        header: older.clone(),
+        slot: 1 - newer,
+        warning: None,
+    })
 }
 
 /// The data file's name while creation builds it; see `create`.

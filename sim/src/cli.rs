@@ -241,6 +241,12 @@ pub struct ExploreArguments {
     #[arg(long, default_value_t = crate::explore::MAX_STATES_DEFAULT,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_states: u64,
+    /// Recovered states that go on past their recovery (durable commits and a checkpoint,
+    /// every I/O call of that a second crash point, then a final read-back); 0: none. With
+    /// --point and --state, any value but 0 continues that one state.
+    #[arg(long = "continue", value_name = "N",
+          default_value_t = crate::explore::CONTINUE_STATES_DEFAULT)]
+    pub continue_states: u64,
     /// Re-check one crash point (its index in a failure line) with logging; needs --state.
     #[arg(long, requires = "state")]
     pub point: Option<usize>,

@@ -252,9 +252,19 @@ fn crash_target(scenario: &Scenario, rng: &mut ChaCha8Rng) -> CrashTarget {
         CrashMode::Step => {
             let names = scenario.step_names();
             let name = names[rng.gen_range(0..names.len())];
+            // Half the step crashes land on the step itself, half on one of the I/O calls
+            // after it (or on the next step, if it comes first).
+            let skip = rng.gen_range(0..=2);
+            let at_step = rng.gen_bool(0.5);
+            let then = match scenario.crash.step_io_max {
+                0 => 0,
+                _ if at_step => 0,
+                max => rng.gen_range(1..=max),
+            };
             CrashTarget::Step {
                 name: name.to_string(),
-                skip: rng.gen_range(0..=2),
+                skip,
+                then,
             }
         }
         CrashMode::Io => CrashTarget::Io {
@@ -462,6 +472,7 @@ async fn simulate(
         {
             let mut hub_state = hub.lock();
             hub_state.target = Some(target);
+            hub_state.armed_after_step = None;
             hub_state.crash_cause = None;
             hub_state.phase = phase_number;
         }
@@ -505,6 +516,7 @@ async fn simulate(
             // Whatever the target was, it is spent: recovery's own checkpoints (a startup
             // checkpoint) must not arm it again on the recovered disk.
             hub_state.target = None;
+            hub_state.armed_after_step = None;
             hub_state.window = None;
             let cause = hub_state.crash_cause.clone().unwrap_or_default();
             hub_state.note(TimelineEvent::Crash {
@@ -679,6 +691,7 @@ async fn recover_and_judge(
         // The crashed phase's trigger must not fire inside recovery (which checkpoints when
         // it has to create the database again).
         hub_state.target = None;
+        hub_state.armed_after_step = None;
         hub_state.anchor_written_max()
     };
     let facts = CrashFacts {
@@ -772,7 +785,7 @@ fn take_recorded_operations(hub: &Hub, phase: u32, clients: u32) -> Vec<Vec<Oper
 /// The crash trigger and time a planned crash stands for.
 fn planned_target(crash: &PlannedCrash) -> Result<(CrashTarget, Option<Duration>), String> {
     Ok(match crash {
-        PlannedCrash::Step { name, skip } => {
+        PlannedCrash::Step { name, skip, then } => {
             if !crashpoint::Strategy::all_step_names().contains(&name.as_str()) {
                 return Err(format!(
                     "schedule names an unknown checkpoint step {name:?}"
@@ -782,6 +795,7 @@ fn planned_target(crash: &PlannedCrash) -> Result<(CrashTarget, Option<Duration>
                 CrashTarget::Step {
                     name: name.clone(),
                     skip: *skip,
+                    then: *then,
                 },
                 None,
             )
@@ -801,9 +815,10 @@ fn planned_target(crash: &PlannedCrash) -> Result<(CrashTarget, Option<Duration>
 
 fn planned_crash(target: &CrashTarget, crash_after: Option<Duration>) -> PlannedCrash {
     match (target, crash_after) {
-        (CrashTarget::Step { name, skip }, _) => PlannedCrash::Step {
+        (CrashTarget::Step { name, skip, then }, _) => PlannedCrash::Step {
             name: name.clone(),
             skip: *skip,
+            then: *then,
         },
         (CrashTarget::Io { operations }, _) => PlannedCrash::Io {
             operations: *operations,
@@ -859,6 +874,7 @@ async fn quiet_phase(
     {
         let mut hub_state = hub.lock();
         hub_state.target = None;
+        hub_state.armed_after_step = None;
         hub_state.checkpoints_finished = 0;
     }
     let liveness = |message: String| Failure {

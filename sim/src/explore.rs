@@ -19,9 +19,11 @@
 //! history for them.
 
 mod check;
+mod continuation;
 mod enumerate;
 mod report;
 
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
 use rand::Rng;
@@ -32,14 +34,19 @@ use crate::outcome::{Failure, FailureKind, SeedOutcome};
 use crate::scenario::Scenario;
 
 pub use check::StateVerdict;
+pub use continuation::{Continued, CONTINUATION_COMMITS, SECOND_STATES_PER_POINT};
 pub use enumerate::{NamespaceChoice, StateSpec, Tearing, EXHAUSTIVE_WRITES_MAX, SAMPLED_SUBSETS};
 pub use report::{replay_command, ExplorationReport, SingleStateReport};
 
-use check::{Checker, PointFacts};
+use check::{Checker, Outcome, PointFacts};
 use enumerate::{Shape, GOLDEN};
 
 /// States checked at most when `--max-states` is not given.
 pub const MAX_STATES_DEFAULT: u64 = 200_000;
+/// Recovered states that go on past their recovery when `--continue` is not given.
+pub const CONTINUE_STATES_DEFAULT: u64 = 16;
+/// The ChaCha stream that picks the continued states and draws what they do.
+const CONTINUE_STREAM: u64 = (1 << 40) + 1;
 /// Failing states kept with their details (the count goes on past it).
 pub const FAILURES_KEPT: usize = 1000;
 /// The ChaCha stream that seeds sampled subsets and garbage sectors; far from the driver's.
@@ -192,14 +199,19 @@ pub struct Exploration {
     pub excused_states: u64,
     /// States that failed a check, cached verdicts included.
     pub failed_states: u64,
+    /// Recovered states that went on: commits and a checkpoint, then a second crash.
+    pub continued_states: u64,
+    /// Second-crash states checked across them.
+    pub second_states_checked: u64,
     /// The failures of the recoveries that failed (a failing image met again is counted in
     /// `failed_states` only), the first [`FAILURES_KEPT`].
     pub failures: Vec<StateFailure>,
 }
 
 /// Checks the crash states of every explorable point of `recording`, at most about
-/// `max_states` of them, in one simulation runtime.
-pub fn explore(recording: &Recording, max_states: u64) -> Exploration {
+/// `max_states` of them, in one simulation runtime; then continues `continue_states` of them
+/// past their recovery ([`continuation`]).
+pub fn explore(recording: &Recording, max_states: u64, continue_states: u64) -> Exploration {
     let shapes: Vec<Shape> = (0..recording.points())
         .map(|index| recording.shape(index))
         .collect();
@@ -220,6 +232,7 @@ pub fn explore(recording: &Recording, max_states: u64) -> Exploration {
     // recovery that blocks forever), the state being checked is a failure and a new runtime
     // resumes after it.
     let mut next = (0usize, 0u64);
+    let mut outcomes = Outcomes::new();
     loop {
         let runtime = madsim::runtime::Runtime::with_seed_and_config(
             recording.seed,
@@ -233,6 +246,7 @@ pub fn explore(recording: &Recording, max_states: u64) -> Exploration {
                 &mut checker,
                 &mut exploration,
                 &mut next,
+                &mut outcomes,
             ))
         }));
         let Err(panic) = swept else { break };
@@ -249,12 +263,96 @@ pub fn explore(recording: &Recording, max_states: u64) -> Exploration {
             message,
         };
         exploration.states_checked += 1;
-        note_failure(recording, &shapes, &mut exploration, point, state, failure);
+        note_failure(
+            recording,
+            &shapes,
+            &mut exploration,
+            (point, state, failure),
+            None,
+        );
         next = (point, state + 1);
     }
     exploration.distinct_states = checker.distinct_states();
     exploration.recoveries = checker.recoveries;
+    for (point, state) in continued_states(&outcomes, continue_states) {
+        let continued = continue_one(recording, &shapes[point], &checker, point, state);
+        exploration.continued_states += u64::from(continued.continued);
+        exploration.second_states_checked += continued.states_checked;
+        if let Some((then, failure)) = continued.failure {
+            let failed = (point, state, failure);
+            note_failure(recording, &shapes, &mut exploration, failed, Some(&then));
+        }
+    }
     exploration
+}
+
+/// How many passing recoveries came out each way, and the first state that did.
+type Outcomes = BTreeMap<Outcome, (u64, (usize, u64))>;
+
+/// Which states go on past their recovery: one state of each outcome, the rarest outcomes
+/// first (a torn tail cut at an unusual place, a fallback to an older checkpoint), up to
+/// `count`.
+fn continued_states(outcomes: &Outcomes, count: u64) -> Vec<(usize, u64)> {
+    let mut ranked: Vec<(u64, Outcome, (usize, u64))> = outcomes
+        .iter()
+        .map(|(outcome, &(seen, first))| (seen, *outcome, first))
+        .collect();
+    ranked.sort_unstable();
+    ranked
+        .into_iter()
+        .take(count as usize)
+        .map(|(_, _, first)| first)
+        .collect()
+}
+
+/// Continues one state in a runtime of its own; a panic or hang is its failure.
+fn continue_one(
+    recording: &Recording,
+    shape: &Shape,
+    checker: &Checker,
+    point: usize,
+    state: u64,
+) -> Continued {
+    let recorded = recording.point(point);
+    let Some(spec) = shape.states().nth(state as usize) else {
+        return Continued::default();
+    };
+    let facts = PointFacts::of(&recording.run, recorded);
+    let decisions = shape.decisions(&recorded.crash_point, &spec);
+    let seed = stream_rng(recording.seed, CONTINUE_STREAM).gen::<u64>()
+        ^ (point as u64 + 1).wrapping_mul(GOLDEN)
+        ^ state.wrapping_mul(GOLDEN.rotate_left(17));
+    let runtime =
+        madsim::runtime::Runtime::with_seed_and_config(recording.seed, madsim::Config::default());
+    let continued = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            let (image, _) = recorded.crash_point.materialize(&decisions);
+            let durable_checkpoint = facts.durable_checkpoint(&image);
+            checker
+                .continue_state(image, &facts, durable_checkpoint, seed)
+                .await
+        })
+    }));
+    continued.unwrap_or_else(|panic| {
+        let message = check::panic_message(panic.as_ref());
+        let kind = if message.contains("block forever") || message.contains("time limit") {
+            FailureKind::Hang
+        } else {
+            FailureKind::Panic
+        };
+        Continued {
+            continued: true,
+            states_checked: 0,
+            failure: Some((
+                "while continuing after the recovery".to_string(),
+                Failure {
+                    kind,
+                    crash_index: Some(recorded.phase + 1),
+                    message,
+                },
+            )),
+        }
+    })
 }
 
 /// Checks every budgeted state from `next` on, advancing `next` before each check.
@@ -265,6 +363,7 @@ async fn sweep(
     checker: &mut Checker,
     exploration: &mut Exploration,
     next: &mut (usize, u64),
+    outcomes: &mut Outcomes,
 ) {
     let (first_point, first_state) = *next;
     for index in first_point..shapes.len() {
@@ -282,12 +381,22 @@ async fn sweep(
             let decisions = shape.decisions(&point.crash_point, &spec);
             let checked = checker.check(&point.crash_point, &facts, &decisions).await;
             exploration.states_checked += 1;
+            if let Some(outcome) = checker.take_outcome() {
+                let (seen, _) = outcomes
+                    .entry(outcome)
+                    .or_insert((0, (index, state as u64)));
+                *seen += 1;
+            }
             match checked.verdict {
                 StateVerdict::Passed => {}
                 StateVerdict::Excused(_) => exploration.excused_states += 1,
-                StateVerdict::Failed(failure) if checked.recovered => {
-                    note_failure(recording, shapes, exploration, index, state as u64, failure)
-                }
+                StateVerdict::Failed(failure) if checked.recovered => note_failure(
+                    recording,
+                    shapes,
+                    exploration,
+                    (index, state as u64, failure),
+                    None,
+                ),
                 StateVerdict::Failed(_) => exploration.failed_states += 1,
             }
         }
@@ -299,20 +408,23 @@ fn note_failure(
     recording: &Recording,
     shapes: &[Shape],
     exploration: &mut Exploration,
-    point: usize,
-    state: u64,
-    failure: Failure,
+    (point, state, failure): (usize, u64, Failure),
+    then: Option<&str>,
 ) {
     exploration.failed_states += 1;
     if exploration.failures.len() >= FAILURES_KEPT {
         return;
     }
     let spec = shapes[point].states().nth(state as usize);
+    let mut state_description = spec.map_or_else(String::new, |spec| spec.to_string());
+    if let Some(then) = then {
+        state_description = format!("{state_description}; then {then}");
+    }
     exploration.failures.push(StateFailure {
         point,
         state,
         point_description: recording.describe_point(point),
-        state_description: spec.map_or_else(String::new, |spec| spec.to_string()),
+        state_description,
         failure,
     });
 }
@@ -357,11 +469,14 @@ pub struct SingleState {
     pub verdict: StateVerdict,
 }
 
-/// Re-checks exactly state `state` of point `point` (logging is the caller's to turn on).
+/// Re-checks exactly state `state` of point `point` (logging is the caller's to turn on);
+/// with `continue_after`, a state that passes also goes on past its recovery as the sweep's
+/// continued states do.
 pub fn check_state(
     recording: &Recording,
     point: usize,
     state: u64,
+    continue_after: bool,
 ) -> Result<SingleState, ExploreError> {
     if point >= recording.points() {
         return Err(ExploreError::NoSuchPoint {
@@ -401,9 +516,24 @@ pub fn check_state(
             message: check::panic_message(panic.as_ref()),
         }),
     };
+    let mut state_description = spec.to_string();
+    let verdict = match verdict {
+        StateVerdict::Passed if continue_after => {
+            tracing::info!("the state recovered; continuing past the recovery");
+            let continued = continue_one(recording, &shape, &checker, point, state);
+            match continued.failure {
+                Some((then, failure)) => {
+                    state_description = format!("{state_description}; then {then}");
+                    StateVerdict::Failed(failure)
+                }
+                None => StateVerdict::Passed,
+            }
+        }
+        verdict => verdict,
+    };
     Ok(SingleState {
         point_description: recording.describe_point(point),
-        state_description: spec.to_string(),
+        state_description,
         verdict,
     })
 }

@@ -50,10 +50,13 @@ impl Clock for SimClock {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CrashTarget {
     None,
-    /// Crash right after the `skip + 1`-th occurrence of the named checkpoint step.
+    /// Crash after the `then`-th I/O call following the `skip + 1`-th occurrence of the named
+    /// checkpoint step (`then` 0: right at the step), or at the next step if that comes
+    /// first: every I/O between two steps is a crash point, not only the steps themselves.
     Step {
         name: String,
         skip: u32,
+        then: u32,
     },
     /// Crash after the `operations`-th I/O operation inside the next checkpoint window.
     Io {
@@ -139,6 +142,9 @@ pub struct HubState {
     pub model: Model,
     pub fs: Option<SimFs>,
     pub target: Option<CrashTarget>,
+    /// A step crash armed for a later I/O call (the step it follows, and the call): if the
+    /// next step comes first, the crash happens there.
+    pub armed_after_step: Option<(String, u32)>,
     /// The strategy's anchor regions, and every write issued to them, in order.
     pub anchor_regions: Vec<AnchorRegion>,
     pub anchor_writes: Vec<AnchorWrite>,
@@ -312,9 +318,31 @@ impl Observer for HubObserver {
         if fs.is_crashed() {
             return;
         }
+        if let Some((after, then)) = state.armed_after_step.take() {
+            // The armed I/O call did not come before this step: crash here, with every call
+            // between the two steps landed.
+            tracing::info!(
+                checkpoint = count,
+                step = step.name(),
+                "crash after checkpoint step (before the armed I/O call)"
+            );
+            state.crash_cause = Some(format!(
+                "checkpoint {count} step {} (fewer than {then} I/O operations after step {after})",
+                step.name()
+            ));
+            fs.disarm_crash();
+            fs.crash();
+            return;
+        }
         match state.target.clone() {
-            Some(CrashTarget::Step { name, skip }) if step.name() == name.as_str() => {
-                if skip == 0 {
+            Some(CrashTarget::Step { name, skip, then }) if step.name() == name.as_str() => {
+                if skip > 0 {
+                    state.target = Some(CrashTarget::Step {
+                        name,
+                        skip: skip - 1,
+                        then,
+                    });
+                } else if then == 0 {
                     tracing::info!(
                         checkpoint = count,
                         step = step.name(),
@@ -324,10 +352,19 @@ impl Observer for HubObserver {
                     state.target = None;
                     fs.crash();
                 } else {
-                    state.target = Some(CrashTarget::Step {
-                        name,
-                        skip: skip - 1,
-                    });
+                    tracing::debug!(
+                        checkpoint = count,
+                        step = step.name(),
+                        then,
+                        "armed crash after checkpoint step"
+                    );
+                    state.crash_cause = Some(format!(
+                        "checkpoint {count} I/O operation {then} after step {}",
+                        step.name()
+                    ));
+                    state.target = None;
+                    state.armed_after_step = Some((name, then));
+                    fs.arm_crash_after_ops(u64::from(then));
                 }
             }
             Some(CrashTarget::Io { operations }) => {

@@ -319,6 +319,9 @@ pub struct CrashSection {
     pub steps: Vec<String>,
     /// Mode io: crash at the k-th I/O of a checkpoint window, k in 1..=io_max.
     pub io_max: u32,
+    /// Mode step: half the crashes land on a step, half on the k-th I/O call after it, k in
+    /// 1..=step_io_max (or on the next step, if it comes first); 0: only on the steps.
+    pub step_io_max: u32,
     /// Mode random: crash at a time in 1..=time_max_ms after the phase starts.
     pub time_max_ms: u64,
     /// The fate of each unsynced write at a crash; `survive + vanish + torn` must be 1.
@@ -332,6 +335,7 @@ impl Default for CrashSection {
             mode: CrashMode::Random,
             steps: Vec::new(),
             io_max: 40,
+            step_io_max: 8,
             time_max_ms: 300,
             fates: fs::CrashConfig::default(),
         }
@@ -729,6 +733,7 @@ impl Scenario {
         }
         self.check_engine_options()?;
         in_range("crash.io_max", crash.io_max, 1, 1_000_000)?;
+        in_range("crash.step_io_max", crash.step_io_max, 0, 1_000_000)?;
         in_range("crash.time_max_ms", crash.time_max_ms, 1, 3_600_000)?;
         let fates = &crash.fates;
         probability("crash.survive", fates.survive)?;

@@ -243,12 +243,22 @@ pub struct PlannedFault {
     pub rot: Option<PlannedDamage>,
 }
 
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
 /// What ends a crash phase.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "at", rename_all = "kebab-case")]
 pub enum PlannedCrash {
-    /// Right after the `skip + 1`-th occurrence of a named checkpoint step.
-    Step { name: String, skip: u32 },
+    /// After the `then`-th I/O call following the `skip + 1`-th occurrence of a named
+    /// checkpoint step (0: right at it), or at the next step if that comes first.
+    Step {
+        name: String,
+        skip: u32,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        then: u32,
+    },
     /// After the `operations`-th I/O call inside a checkpoint window.
     Io { operations: u64 },
     /// At a simulated time into the phase.
@@ -813,6 +823,7 @@ mod tests {
                 crash: PlannedCrash::Step {
                     name: "header-written".into(),
                     skip: 1,
+                    then: 2,
                 },
                 fates: Fates::AllVanish,
                 damage: vec![PlannedDamage {

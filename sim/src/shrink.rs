@@ -605,17 +605,33 @@ fn simplify_crashes(search: &mut Search<'_>, schedule: &mut Schedule) {
             search.accept(schedule, candidate);
         }
         // A crash at an earlier checkpoint's step: each checkpoint skipped is a screen of log.
-        if let PlannedCrash::Step { name, skip } = schedule.phases[phase].crash.clone() {
+        if let PlannedCrash::Step { name, skip, then } = schedule.phases[phase].crash.clone() {
             for earlier in 0..skip {
                 let mut candidate = schedule.clone();
                 candidate.phases[phase].crash = PlannedCrash::Step {
                     name: name.clone(),
                     skip: earlier,
+                    then,
                 };
                 if search.accept(schedule, candidate) {
                     break;
                 }
             }
+        }
+        // A crash at the step itself rather than at an I/O call after it.
+        if let PlannedCrash::Step {
+            name,
+            skip,
+            then: 1..,
+        } = schedule.phases[phase].crash.clone()
+        {
+            let mut candidate = schedule.clone();
+            candidate.phases[phase].crash = PlannedCrash::Step {
+                name,
+                skip,
+                then: 0,
+            };
+            search.accept(schedule, candidate);
         }
         for fates in [Fates::AllVanish, Fates::AllSurvive] {
             if schedule.phases[phase].fates == fates

@@ -12,8 +12,8 @@ use crashpoint_sim::scenario::Scenario;
 const SEEDS_MAX: u64 = 200;
 
 /// Which shipped scenario hunts each planted bug.
-fn scenario_for(canary: Canary) -> &'static str {
-    match canary {
+fn scenario_for(canary: Canary) -> Option<&'static str> {
+    Some(match canary {
         Canary::SkipDataFsync => "every-checkpoint-step",
         Canary::HeaderBeforePages => "every-checkpoint-step",
         Canary::TrimLogBeforeHeader => "every-checkpoint-step",
@@ -27,12 +27,18 @@ fn scenario_for(canary: Canary) -> &'static str {
         Canary::SkipSealedLogChecksum => "rot-at-rest",
         Canary::RetryLogFsync => "fsync-error",
         Canary::TruncatedRecordIsCorruption => "torn-writes",
-    }
+        Canary::TrimLogBeforeHeaderSync => "every-checkpoint-step",
+        Canary::PreferOlderHeader => "every-checkpoint-step",
+        // Found by explore's continuation past a recovery only: a run's crashes almost never
+        // land on the first append after a recovery (explore_finds_canaries.rs).
+        Canary::AppendInDurableSector => return None,
+    })
 }
 
 /// The scenario that hunts `canary`, run with the strategy the planted bug lives in.
 fn hunting_scenario(canary: Canary) -> Scenario {
-    Scenario::resolve(scenario_for(canary), &scenarios_directory())
+    let name = scenario_for(canary).expect("a run hunts this canary");
+    Scenario::resolve(name, &scenarios_directory())
         .expect("scenario loads")
         .with_strategy(canary.strategy())
         .expect("the scenario takes the canary's strategy")
@@ -65,11 +71,14 @@ fn every_canary_is_caught_within_200_seeds() {
     // Proves each planted bug makes some seed fail, and reports how many seeds that took.
     let mut missed = Vec::new();
     for canary in Canary::ALL {
+        let Some(name) = scenario_for(canary) else {
+            continue;
+        };
         match first_failing_seed(canary) {
             Some((seed, failure)) => println!(
                 "canary {:<37} caught by {:<22} {:<12} after {:>3} seeds: {failure}",
                 canary.name(),
-                scenario_for(canary),
+                name,
                 canary.strategy().name(),
                 seed + 1
             ),
@@ -87,7 +96,7 @@ fn the_same_seeds_pass_without_a_canary() {
     // Proves the failures above come from the planted bugs, not from the scenarios.
     let mut hunts: Vec<(&str, crashpoint::Strategy)> = Canary::ALL
         .iter()
-        .map(|&canary| (scenario_for(canary), canary.strategy()))
+        .filter_map(|&canary| Some((scenario_for(canary)?, canary.strategy())))
         .collect();
     hunts.sort_unstable();
     hunts.dedup();
@@ -105,4 +114,30 @@ fn the_same_seeds_pass_without_a_canary() {
             );
         }
     }
+}
+
+/// The first of SEEDS_MAX seeds of `scenario` that fails with `canary` planted.
+fn first_failing_seed_of(scenario: &Scenario, canary: Canary) -> Option<u64> {
+    let options = SeedOptions {
+        canary: Some(canary.name().to_string()),
+        ..SeedOptions::default()
+    };
+    (0..SEEDS_MAX).find(|&seed| {
+        run_seed(&scenario.for_seed(seed), seed, &options)
+            .failure
+            .is_some()
+    })
+}
+
+#[test]
+fn step_crashes_between_two_steps_catch_what_crashes_on_the_steps_miss() {
+    // Proves the step mode's crashes at the I/O calls after a step are needed: a log trim moved
+    // between the header's write and its fsync is never seen from a step marker (before it the
+    // log is whole, after it the header is durable), in any of the 200 seeds.
+    let canary = Canary::TrimLogBeforeHeaderSync;
+    let mut on_steps_only = hunting_scenario(canary);
+    on_steps_only.crash.step_io_max = 0;
+    assert_eq!(first_failing_seed_of(&on_steps_only, canary), None);
+    let found = first_failing_seed_of(&hunting_scenario(canary), canary);
+    assert!(found.is_some(), "not caught between steps either");
 }

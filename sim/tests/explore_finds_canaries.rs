@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crashpoint_sim::explore::{explore, Recording};
+use crashpoint_sim::explore::{explore, Recording, CONTINUE_STATES_DEFAULT};
 use crashpoint_sim::scenario::Scenario;
 
 fn scenarios_directory() -> PathBuf {
@@ -23,7 +23,7 @@ fn smoke_seed_0_explores_without_failures() {
     let recording = Recording::new(&scenario("smoke"), 0, None).expect("seed records");
     assert!(recording.workload().failure.is_none());
     assert!(recording.points() > 0, "no crash points recorded");
-    let exploration = explore(&recording, 20_000);
+    let exploration = explore(&recording, 20_000, CONTINUE_STATES_DEFAULT);
     assert!(exploration.states_checked > 0);
     assert!(exploration.distinct_states > 0);
     assert!(exploration.recoveries > 0);
@@ -62,6 +62,9 @@ mod canaries {
             Canary::SkipSealedLogChecksum => "rot-at-rest",
             Canary::RetryLogFsync => "fsync-error",
             Canary::TruncatedRecordIsCorruption => "torn-writes",
+            Canary::TrimLogBeforeHeaderSync => "every-checkpoint-step",
+            Canary::AppendInDurableSector => "group-commit",
+            Canary::PreferOlderHeader => "every-checkpoint-step",
         }
     }
 
@@ -79,7 +82,7 @@ mod canaries {
         (0..SEEDS_MAX).find_map(|seed| {
             let recording =
                 Recording::new(&scenario, seed, Some(canary.name())).expect("seed records");
-            let exploration = explore(&recording, MAX_STATES);
+            let exploration = explore(&recording, MAX_STATES, CONTINUE_STATES_DEFAULT);
             let first = exploration.failures.first()?;
             Some((
                 seed,
@@ -129,7 +132,7 @@ mod canaries {
             let scenario = hunting_scenario(canary);
             for seed in 0..SEEDS_MAX {
                 let recording = Recording::new(&scenario, seed, None).expect("seed records");
-                let exploration = explore(&recording, MAX_STATES);
+                let exploration = explore(&recording, MAX_STATES, CONTINUE_STATES_DEFAULT);
                 assert_eq!(
                     exploration.failed_states,
                     0,
@@ -139,5 +142,45 @@ mod canaries {
                 );
             }
         }
+    }
+}
+
+#[cfg(feature = "canary")]
+mod past_one_recovery {
+    use crashpoint::Canary;
+
+    use super::*;
+
+    #[test]
+    fn continuing_past_a_recovery_finds_what_one_recovery_misses() {
+        // Proves explore's continuation is needed: a recovery that leaves new records to be
+        // appended inside a sector holding durable ones recovers every first crash correctly;
+        // only going on (durable commits, then a second crash that tears the append) loses
+        // what the first recovery kept.
+        let canary = Canary::AppendInDurableSector;
+        let scenario = scenario("group-commit")
+            .with_strategy(canary.strategy())
+            .expect("the scenario takes the canary's strategy");
+        let found = (0..20).find_map(|seed| {
+            let recording =
+                Recording::new(&scenario, seed, Some(canary.name())).expect("seed records");
+            let exploration = explore(&recording, 2_000, CONTINUE_STATES_DEFAULT);
+            let first = exploration.failures.first()?;
+            Some((seed, recording, first.state_description.clone()))
+        });
+        let Some((seed, recording, state)) = found else {
+            panic!(
+                "explore with continuation missed {} in 20 seeds",
+                canary.name()
+            );
+        };
+        assert!(state.contains("then continued"), "seed {seed}: {state}");
+        let without = explore(&recording, 2_000, 0);
+        assert_eq!(
+            without.failed_states,
+            0,
+            "seed {seed} fails without continuing: {:?}",
+            without.failures.first()
+        );
     }
 }

@@ -10,8 +10,8 @@ use crashpoint_sim::driver::{run_seed, SeedOptions};
 use crashpoint_sim::scenario::Scenario;
 use crashpoint_sim::shrink::{shrink, write_case};
 
-fn scenario_for(canary: Canary) -> &'static str {
-    match canary {
+fn scenario_for(canary: Canary) -> Option<&'static str> {
+    Some(match canary {
         Canary::SkipDataFsync | Canary::HeaderBeforePages | Canary::TrimLogBeforeHeader => {
             "every-checkpoint-step"
         }
@@ -25,7 +25,12 @@ fn scenario_for(canary: Canary) -> &'static str {
         Canary::SkipSealedLogChecksum => "rot-at-rest",
         Canary::RetryLogFsync => "fsync-error",
         Canary::TruncatedRecordIsCorruption => "torn-writes",
-    }
+        Canary::TrimLogBeforeHeaderSync => "every-checkpoint-step",
+        Canary::PreferOlderHeader => "every-checkpoint-step",
+        // Found by explore's continuation past a recovery only: a run's crashes almost never
+        // land on the first append after a recovery (explore_finds_canaries.rs).
+        Canary::AppendInDurableSector => return None,
+    })
 }
 
 fn scenarios_directory() -> PathBuf {
@@ -70,7 +75,10 @@ fn every_canary_shrinks_to_a_small_case_that_replays() {
     let output =
         std::env::temp_dir().join(format!("crashpoint-shrink-test-{}", std::process::id()));
     for canary in Canary::ALL {
-        let scenario = Scenario::resolve(scenario_for(canary), &scenarios_directory())
+        let Some(name) = scenario_for(canary) else {
+            continue;
+        };
+        let scenario = Scenario::resolve(name, &scenarios_directory())
             .expect("scenario loads")
             .with_strategy(canary.strategy())
             .expect("the scenario takes the canary's strategy");
@@ -123,8 +131,14 @@ fn every_canary_shrinks_to_a_small_case_that_replays() {
         );
         let (lines, widest) = replay_verbose_size(&path, seed, canary);
         println!("  replay -v: {lines} lines, the widest {widest} characters");
+        // A bug in the log trim shows only once a whole log segment lies before the
+        // checkpoint, so its story holds a segment's worth of commits.
+        let lines_max = match canary {
+            Canary::TrimLogBeforeHeaderSync => 200,
+            _ => 180,
+        };
         assert!(
-            lines <= 180 && widest <= 240,
+            lines <= lines_max && widest <= 240,
             "{}: replay -v prints {lines} lines, the widest {widest} characters",
             canary.name()
         );

@@ -198,6 +198,11 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
             return Err(error);
         }
         self.step(count, &step::HEADER_WRITTEN);
+        if self.canary(Canary::TrimLogBeforeHeaderSync) {
+            // The trim moved between the header's write and its fsync: no step marker sees the
+            // log gone while the header is not yet durable.
+            self.log.trim(&self.vfs, lsn.0).await?;
+        }
         self.sync_data().await?;
         self.step(count, &step::HEADER_SYNCED);
         Ok(())

@@ -28,7 +28,7 @@ fn explore_one(
         // The workload run is the same as in the sweep; only the re-checked state logs.
         let recording = Recording::new(scenario, arguments.seed, canary)?;
         let checked = tracing::subscriber::with_default(state_logger(), || {
-            check_state(&recording, point, state)
+            check_state(&recording, point, state, arguments.continue_states > 0)
         })?;
         print!(
             "{}",
@@ -49,7 +49,7 @@ fn explore_one(
     let recording = Recording::new(scenario, arguments.seed, canary)?;
     let workload_elapsed = started.elapsed();
     let started = Instant::now();
-    let exploration = explore_states(&recording, arguments.max_states);
+    let exploration = explore_states(&recording, arguments.max_states, arguments.continue_states);
     let explore_elapsed = started.elapsed();
     print!(
         "{}",

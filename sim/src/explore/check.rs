@@ -56,9 +56,25 @@ impl PointFacts {
             })
             .map(|(_, fault)| fault.clone())
             .collect();
-        let crash_point = &point.crash_point;
-        let anchor_files: BTreeSet<&str> = point
-            .anchor_writes
+        PointFacts::new(
+            point.phase,
+            model,
+            damage,
+            &point.crash_point,
+            point.anchor_writes.clone(),
+        )
+    }
+
+    /// The facts of a crash at `crash_point`, with the model history and damage as they stood
+    /// then and every anchor write issued until then.
+    pub fn new(
+        phase: u32,
+        model: Model,
+        damage: Vec<FaultRecord>,
+        crash_point: &CrashPoint,
+        anchor_writes: Vec<AnchorWrite>,
+    ) -> PointFacts {
+        let anchor_files: BTreeSet<&str> = anchor_writes
             .iter()
             .map(|write| write.file.as_str())
             .collect();
@@ -69,17 +85,16 @@ impl PointFacts {
             .map(|(name, bytes)| (name.clone(), (bytes.clone(), chunk_hashes(bytes, None))))
             .collect();
         PointFacts {
-            phase: point.phase,
+            phase,
             model,
             damage,
             base,
-            anchor_written_max: point
-                .anchor_writes
+            anchor_written_max: anchor_writes
                 .iter()
                 .map(|write| write.checkpoint)
                 .max()
                 .unwrap_or(0),
-            anchor_writes: point.anchor_writes.clone(),
+            anchor_writes,
             durable_anchors,
         }
     }
@@ -163,14 +178,26 @@ const FOOTPRINTS_PER_KEY_MAX: usize = 8;
 
 /// Recovers states and remembers verdicts. One per exploration; used inside one runtime.
 pub struct Checker {
-    options: Options,
-    fs_config: FsConfig,
+    pub(super) options: Options,
+    pub(super) fs_config: FsConfig,
     /// Exact images: (facts, image) -> verdict.
     verdicts: HashMap<(FactsKey, u128), StateVerdict>,
     footprints: HashMap<FactsKey, Vec<Footprint>>,
     /// Distinct (image, phase, commits, acknowledged count) keys.
     distinct: HashSet<(u128, u32, usize, usize)>,
     pub recoveries: u64,
+    /// What the last recovery that passed ended with (see [`Outcome`]).
+    last_outcome: Cell<Option<Outcome>>,
+}
+
+/// How a passing recovery came out, as far as choosing states to continue goes: the
+/// checkpoint it used, where the log ended, and whether it cut a tail off. States that recover
+/// to an outcome few others do are continued first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Outcome {
+    pub checkpoint: u64,
+    pub log_end: u64,
+    pub cut_tail: bool,
 }
 
 /// One state's result.
@@ -200,7 +227,13 @@ impl Checker {
             footprints: HashMap::new(),
             distinct: HashSet::new(),
             recoveries: 0,
+            last_outcome: Cell::new(None),
         }
+    }
+
+    /// The outcome of the last recovery that passed since the last call.
+    pub fn take_outcome(&self) -> Option<Outcome> {
+        self.last_outcome.take()
     }
 
     pub fn distinct_states(&self) -> u64 {
@@ -333,7 +366,14 @@ impl Checker {
         )))
         .await;
         let verdict = match checked {
-            Ok(Ok(Verdict::Recovered { .. })) => StateVerdict::Passed,
+            Ok(Ok(Verdict::Recovered { report, .. })) => {
+                self.last_outcome.set(Some(Outcome {
+                    checkpoint: report.checkpoint_count,
+                    log_end: report.log_end.0,
+                    cut_tail: report.discarded_log_bytes > 0,
+                }));
+                StateVerdict::Passed
+            }
             Ok(Ok(Verdict::ExcusedCorruption { message })) => StateVerdict::Excused(message),
             Ok(Err(failure)) => StateVerdict::Failed(failure),
             Err(message) => StateVerdict::Failed(Failure {

@@ -104,6 +104,14 @@ impl fmt::Display for ExplorationReport<'_> {
         )?;
         writeln!(
             formatter,
+            "  continued         {} recovered states went on ({} durable commits and a \
+             checkpoint each), {} second-crash states checked",
+            exploration.continued_states,
+            super::CONTINUATION_COMMITS,
+            exploration.second_states_checked
+        )?;
+        writeln!(
+            formatter,
             "  excused           {} (corruption that injected damage explains)",
             exploration.excused_states
         )?;
