@@ -1,5 +1,5 @@
 //! The `crashpoint` command line: `run`, `merge`, `soak`, `replay`, `check-determinism`,
-//! `explore`, `shrink`, `bench`, `list-scenarios` and `completions`.
+//! `explore`, `shrink`, `bench`, `realcrash`, `list-scenarios` and `completions`.
 //!
 //! This module owns argument parsing and exit codes; each command lives in its own file under
 //! `cli/`. Exit codes: 0 when every check held, 1 when a check failed, 2 for a usage or
@@ -20,6 +20,7 @@ mod list_scenarios;
 mod log_format;
 mod merge;
 mod output;
+mod realcrash;
 mod replay;
 mod run;
 mod seeds;
@@ -75,11 +76,17 @@ pub enum Command {
     Explore(ExploreArguments),
     /// Shrink a failing seed to a small scenario plus schedule that replays it.
     Shrink(ShrinkArguments),
-    /// Measure crash-recover-check cycles per second on one thread, and memory over seeds.
+    /// Benchmark report with plots (simulator vs real-process crash testing, engine vs
+    /// SQLite, cost growth); with --seeds, cycles per second and memory over seeds.
     Bench(BenchArguments),
     /// Run scenarios under every strategy on the same seeds and print one table of
     /// checkpoint measures side by side (as `run --strategy all --latency`).
     Compare(CompareArguments),
+    /// Crash-test a real process: SIGKILL the engine in a child, recover, check.
+    Realcrash(RealcrashArguments),
+    /// realcrash's child process (internal).
+    #[command(hide = true)]
+    RealcrashChild(RealcrashChildArguments),
     /// List the scenarios that names resolve to: name, default or not, description.
     ListScenarios,
     /// Print a shell completion script (for example `crashpoint completions bash`).
@@ -298,15 +305,68 @@ pub struct ShrinkArguments {
 
 #[derive(Debug, Args)]
 pub struct BenchArguments {
-    /// Scenario name or path to a .toml file.
-    #[arg(long, default_value = "smoke")]
-    pub scenario: String,
-    /// The checkpoint strategy: sharp, fuzzy, physical-log, or all (each in turn).
+    /// Scenario name or path to a .toml file (default smoke). Alone, or with --seeds, it runs
+    /// the cycles-per-second measure instead of the report.
+    #[arg(long)]
+    pub scenario: Option<String>,
+    /// The checkpoint strategy: sharp, fuzzy, physical-log, or all (each in turn; the
+    /// report's default).
     #[arg(long, value_name = "NAME")]
     pub strategy: Option<StrategyChoice>,
-    /// Seeds to run, as in `run`: `A..B` (half-open), `A..=B` or a single seed `N`.
-    #[arg(long, default_value = "0..4000")]
-    pub seeds: SeedRange,
+    /// Measure cycles per second over these seeds (as in `run`: `A..B`, `A..=B` or `N`)
+    /// instead of writing the report.
+    #[arg(long, conflicts_with_all = ["out", "quick"])]
+    pub seeds: Option<SeedRange>,
+    /// Where the report (report.md) and its SVG plots go (default bench-report/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// A reduced run of every part (under five minutes) that prints the ratios, for CI.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RealcrashArguments {
+    /// Scenario whose workload and engine settings the child runs.
+    #[arg(long, default_value = "smoke")]
+    pub scenario: String,
+    /// The checkpoint strategy: sharp, fuzzy, physical-log, or all (default: all, in turn).
+    #[arg(long, value_name = "NAME")]
+    pub strategy: Option<StrategyChoice>,
+    /// How long to keep killing (`60s`, `10m`); the default when --iterations is not given
+    /// is 60s.
+    #[arg(long, value_name = "TIME", conflicts_with = "iterations")]
+    pub duration: Option<DurationArgument>,
+    /// Kills per strategy, instead of a duration.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: Option<u64>,
+    /// Seeds the kill moments and the children's workloads.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The longest a child runs before a random kill, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub kill_delay_max_ms: u64,
+    /// Plant a harness bug (needs the canary feature): acknowledge-before-durable.
+    #[arg(long, value_name = "NAME")]
+    pub canary: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RealcrashChildArguments {
+    #[arg(long)]
+    pub dir: PathBuf,
+    #[arg(long)]
+    pub scenario: String,
+    #[arg(long)]
+    pub strategy: String,
+    #[arg(long)]
+    pub seed: u64,
+    #[arg(long)]
+    pub hold_at_step: Option<String>,
+    #[arg(long, default_value_t = 1)]
+    pub hold_at_occurrence: u64,
+    #[arg(long)]
+    pub planted: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -425,6 +485,8 @@ pub fn execute(arguments: Arguments) -> anyhow::Result<i32> {
         Command::Shrink(arguments) => shrink::shrink(arguments),
         Command::Bench(arguments) => bench::bench(arguments),
         Command::Compare(arguments) => compare::compare(arguments),
+        Command::Realcrash(arguments) => realcrash::realcrash(arguments),
+        Command::RealcrashChild(arguments) => realcrash::realcrash_child(arguments),
         Command::ListScenarios => list_scenarios::list_scenarios(),
         Command::Completions(arguments) => completions::completions(arguments),
     }

@@ -3,6 +3,7 @@
 //! `fs` is the simulated disk, `scenario` the scenario files, `driver` runs one seed (workload,
 //! crashes, recovery, checks against `model`), `cli` is the `crashpoint` command line.
 
+pub mod bench;
 pub mod chrome_trace;
 pub mod cli;
 pub mod driver;

@@ -1,38 +1,87 @@
-//! `crashpoint bench`: crash-recover-check cycles per second on one thread, and resident
-//! memory as the seeds go by (it should stay flat: nothing accumulates across seeds).
+//! `crashpoint bench`: the report (`--out DIR`, `--quick`) of the simulator against real-process
+//! crash testing and the engine against SQLite, with plots (see `crate::bench`); or, given
+//! `--seeds` (or `--scenario` alone), the original measure: crash-recover-check cycles per
+//! second on one thread, and resident memory as the seeds go by (it should stay flat: nothing
+//! accumulates across seeds).
 
 use std::time::Instant;
 
-use super::{install_logging, resolve_scenarios, BenchArguments, EXIT_CHECK_FAILED, EXIT_SUCCESS};
+use std::path::PathBuf;
+
+use super::{install_logging, resolve_scenario, resolve_scenarios, BenchArguments};
+use super::{StrategyChoice, EXIT_CHECK_FAILED, EXIT_SUCCESS};
 use crate::driver::{run_seed, SeedOptions};
 
-/// Resident and peak resident memory of this process, in KiB (Linux; None elsewhere).
-fn memory_kib() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| {
-        status.lines().find_map(|line| {
-            line.strip_prefix(name)?
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse()
-                .ok()
-        })
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
+use crate::bench::simulator::memory_kib;
+use crate::cli::SeedRange;
+
+/// The seeds of the original measure when only `--scenario` is given.
+const SEEDS_DEFAULT: &str = "0..4000";
 
 pub fn bench(arguments: BenchArguments) -> anyhow::Result<i32> {
     install_logging("off");
+    let seeds_only = arguments.seeds.is_some()
+        || (arguments.scenario.is_some() && arguments.out.is_none() && !arguments.quick);
+    if !seeds_only {
+        return report(&arguments);
+    }
+    let range = match arguments.seeds {
+        Some(range) => range,
+        None => SEEDS_DEFAULT.parse().map_err(anyhow::Error::msg)?,
+    };
+    let scenario = arguments.scenario.as_deref().unwrap_or("smoke");
     let mut code = EXIT_SUCCESS;
-    for scenario in resolve_scenarios(&arguments.scenario, arguments.strategy)? {
-        code = code.max(bench_one(&arguments, &scenario));
+    for scenario in resolve_scenarios(scenario, arguments.strategy)? {
+        code = code.max(bench_one(range, &scenario));
     }
     Ok(code)
 }
 
-fn bench_one(arguments: &BenchArguments, scenario: &crate::scenario::Scenario) -> i32 {
-    let range = arguments.seeds;
+/// The full report, or `--quick`'s reduced one: every part, then the ratios on the terminal.
+fn report(arguments: &BenchArguments) -> anyhow::Result<i32> {
+    let scenario = resolve_scenario(arguments.scenario.as_deref().unwrap_or("smoke"))?;
+    let strategies = match arguments.strategy.unwrap_or(StrategyChoice::All) {
+        StrategyChoice::One(strategy) => vec![strategy],
+        StrategyChoice::All => crashpoint::Strategy::ALL.to_vec(),
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix("crashpoint-bench-")
+        .tempdir()?;
+    let out = arguments
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("bench-report"));
+    let plan = crate::bench::Plan {
+        sizes: if arguments.quick {
+            crate::bench::Sizes::quick()
+        } else {
+            crate::bench::Sizes::full()
+        },
+        scenario,
+        strategies,
+        out: out.clone(),
+        binary: std::env::current_exe()?,
+        scratch: scratch.path().to_path_buf(),
+    };
+    let report = crate::bench::run(&plan)?;
+    print!("{}", report.summary());
+    println!("report: {}", out.join("report.md").display());
+    let failed = report
+        .realcrash
+        .iter()
+        .any(|session| session.failure.is_some())
+        || report
+            .simulator
+            .iter()
+            .any(|figures| figures.failed_seeds > 0);
+    Ok(if failed {
+        EXIT_CHECK_FAILED
+    } else {
+        EXIT_SUCCESS
+    })
+}
+
+fn bench_one(range: SeedRange, scenario: &crate::scenario::Scenario) -> i32 {
     let seeds = range.count();
     println!(
         "bench {} ({}) on one thread, {seeds} seeds ({range})",
