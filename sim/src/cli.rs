@@ -335,6 +335,11 @@ fn with_strategies(
     };
     let mut concrete = Vec::with_capacity(scenarios.len() * strategies.len());
     for scenario in &scenarios {
+        // Checkpoint strategies are crashpoint's: another subject runs once, as it is.
+        if scenario.subject != crate::subjects::SubjectName::Crashpoint {
+            concrete.push(scenario.clone());
+            continue;
+        }
         for &strategy in &strategies {
             concrete.push(
                 scenario

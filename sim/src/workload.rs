@@ -99,31 +99,46 @@ pub struct ClientContext {
 
 /// Draws the client's next operation from its stream.
 fn draw_operation(context: &mut ClientContext, number: u32) -> Operation {
-    let workload = &context.workload;
+    draw(
+        &mut context.rng,
+        &context.workload,
+        context.phase,
+        context.id,
+        number,
+    )
+}
+
+/// Draws operation `number` of client `client` in `phase` from the client's stream: the one
+/// workload every driver runs, whatever the subject.
+pub fn draw(
+    rng: &mut ChaCha8Rng,
+    workload: &Workload,
+    phase: u32,
+    client: u32,
+    number: u32,
+) -> Operation {
     let think_us = if workload.think_time_max_ms > 0 {
-        context.rng.gen_range(0..=workload.think_time_max_ms * 1000)
+        rng.gen_range(0..=workload.think_time_max_ms * 1000)
     } else {
         0
     };
-    if context.rng.gen_bool(workload.read_ratio.clamp(0.0, 1.0)) {
-        let key = text(pick_key(&mut context.rng, workload));
-        return if context.rng.gen_bool(0.5) {
+    if rng.gen_bool(workload.read_ratio.clamp(0.0, 1.0)) {
+        let key = text(pick_key(rng, workload));
+        return if rng.gen_bool(0.5) {
             Operation::Get { think_us, key }
         } else {
             Operation::Scan { think_us, key }
         };
     }
-    let count = context
-        .rng
-        .gen_range(workload.writes_min..=workload.writes_max.max(workload.writes_min));
+    let count = rng.gen_range(workload.writes_min..=workload.writes_max.max(workload.writes_min));
     let writes = (0..count)
         .map(|_| {
-            let key = text(pick_key(&mut context.rng, workload));
-            let value = if context.rng.gen_bool(workload.delete_ratio.clamp(0.0, 1.0)) {
+            let key = text(pick_key(rng, workload));
+            let value = if rng.gen_bool(workload.delete_ratio.clamp(0.0, 1.0)) {
                 None
             } else {
-                let tag = format!("p{}c{}t{}-", context.phase, context.id, number);
-                Some(text(make_value(&mut context.rng, workload, &tag)))
+                let tag = format!("p{phase}c{client}t{number}-");
+                Some(text(make_value(rng, workload, &tag)))
             };
             ScheduledWrite { key, value }
         })
