@@ -413,10 +413,12 @@ fn check_canary(canary: Option<&str>) -> anyhow::Result<()> {
     let Some(name) = canary else { return Ok(()) };
     #[cfg(feature = "canary")]
     {
-        if crashpoint::Canary::from_name(name).is_none() {
+        let subject_canary = crate::subjects::redb::RedbCanary::from_name(name).is_some();
+        if crashpoint::Canary::from_name(name).is_none() && !subject_canary {
             let known: Vec<&str> = crashpoint::Canary::ALL
                 .iter()
                 .map(|canary| canary.name())
+                .chain(crate::subjects::redb::RedbCanary::ALL.map(|canary| canary.name()))
                 .collect();
             anyhow::bail!(
                 "unknown canary `{name}`; known canaries: {}",

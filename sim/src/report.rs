@@ -54,7 +54,7 @@ impl ScenarioSummary {
     pub fn from_outcomes(scenario: &Scenario, outcomes: &[SeedOutcome], elapsed: Duration) -> Self {
         let mut summary = ScenarioSummary::empty(
             &scenario.name,
-            scenario.engine.strategy.name(),
+            scenario.strategy_label(),
             &scenario.path,
         );
         for outcome in outcomes {
@@ -213,16 +213,21 @@ pub fn failure_lines(
     canary: Option<&str>,
 ) -> String {
     let message = failure.message.lines().collect::<Vec<_>>().join(" | ");
-    let strategy = crashpoint::Strategy::from_name(&outcome.strategy).unwrap_or_default();
+    // Another subject than crashpoint names itself here, and its scenario has no strategy.
+    let replay = match crashpoint::Strategy::from_name(&outcome.strategy) {
+        Some(strategy) => replay_command(scenario_path, outcome.seed, strategy, canary),
+        None => replay_command(scenario_path, outcome.seed, Default::default(), canary)
+            .replace(&format!(" --strategy {}", crashpoint::Strategy::default()), ""),
+    };
     format!(
         "FAIL {} ({}) seed {}: {} {}: {}\n  replay: {}",
         outcome.scenario,
-        strategy,
+        outcome.strategy,
         outcome.seed,
         failure.kind.name(),
         failure_place(failure),
         message,
-        replay_command(scenario_path, outcome.seed, strategy, canary),
+        replay,
     )
 }
 
@@ -324,7 +329,7 @@ impl PlannedScenario {
     ) -> Self {
         Self {
             scenario: scenario.name.clone(),
-            strategy: scenario.engine.strategy.name().to_string(),
+            strategy: scenario.strategy_label().to_string(),
             path: scenario.path.clone(),
             digest: scenario_digest(scenario),
             seed_ranges,

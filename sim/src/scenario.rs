@@ -558,6 +558,16 @@ impl Scenario {
         }
     }
 
+    /// What reports name the run by beside the scenario: the checkpoint strategy for
+    /// crashpoint, else the subject (strategies are crashpoint's alone).
+    pub fn strategy_label(&self) -> &'static str {
+        if self.subject.is_dedicated() {
+            self.engine.strategy.name()
+        } else {
+            self.subject.name()
+        }
+    }
+
     /// This scenario run with `strategy` instead of its own, checked as a file would be.
     pub fn with_strategy(&self, strategy: crashpoint::Strategy) -> Result<Scenario, String> {
         let mut scenario = self.clone();
