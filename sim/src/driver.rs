@@ -218,7 +218,12 @@ fn with_canary(options: Options, canary: Option<&str>) -> Result<Options, String
     }
 }
 
-pub(crate) fn fs_config(scenario: &Scenario, seed: u64, phase: u32, record_trace: bool) -> FsConfig {
+pub(crate) fn fs_config(
+    scenario: &Scenario,
+    seed: u64,
+    phase: u32,
+    record_trace: bool,
+) -> FsConfig {
     FsConfig {
         faults: scenario.faults.clone(),
         fault_seed: stream_seed(seed, stream::FAULTS + ((phase as u64) << 8)),
@@ -228,7 +233,12 @@ pub(crate) fn fs_config(scenario: &Scenario, seed: u64, phase: u32, record_trace
 }
 
 /// Folds a finished phase's disk into the run: faults, I/O count, trace digest, trace.
-pub(crate) fn absorb_fs(run: &RefCell<SeedRun>, fs: &SimFs, phase: u32, damage: &mut Vec<FaultRecord>) {
+pub(crate) fn absorb_fs(
+    run: &RefCell<SeedRun>,
+    fs: &SimFs,
+    phase: u32,
+    damage: &mut Vec<FaultRecord>,
+) {
     let mut run = run.borrow_mut();
     let outcome = &mut run.outcome;
     outcome.io_ops += fs.io_count();

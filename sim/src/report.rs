@@ -52,11 +52,8 @@ pub struct ScenarioSummary {
 
 impl ScenarioSummary {
     pub fn from_outcomes(scenario: &Scenario, outcomes: &[SeedOutcome], elapsed: Duration) -> Self {
-        let mut summary = ScenarioSummary::empty(
-            &scenario.name,
-            scenario.strategy_label(),
-            &scenario.path,
-        );
+        let mut summary =
+            ScenarioSummary::empty(&scenario.name, scenario.strategy_label(), &scenario.path);
         for outcome in outcomes {
             summary.add(outcome);
         }
@@ -216,8 +213,10 @@ pub fn failure_lines(
     // Another subject than crashpoint names itself here, and its scenario has no strategy.
     let replay = match crashpoint::Strategy::from_name(&outcome.strategy) {
         Some(strategy) => replay_command(scenario_path, outcome.seed, strategy, canary),
-        None => replay_command(scenario_path, outcome.seed, Default::default(), canary)
-            .replace(&format!(" --strategy {}", crashpoint::Strategy::default()), ""),
+        None => replay_command(scenario_path, outcome.seed, Default::default(), canary).replace(
+            &format!(" --strategy {}", crashpoint::Strategy::default()),
+            "",
+        ),
     };
     format!(
         "FAIL {} ({}) seed {}: {} {}: {}\n  replay: {}",

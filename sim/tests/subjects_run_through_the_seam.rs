@@ -77,7 +77,10 @@ fn our_engines_planted_bug_is_caught_through_the_seam() {
         ..SeedOptions::default()
     };
     let caught = (0..200).find(|&seed| run_seed(&scenario, seed, &planted).failure.is_some());
-    assert!(caught.is_some(), "header-before-pages not caught through the seam");
+    assert!(
+        caught.is_some(),
+        "header-before-pages not caught through the seam"
+    );
 }
 
 #[test]

@@ -279,11 +279,13 @@ impl CrashPoint {
                     WriteFate::Vanishes
                 } else {
                     let sector_fates = sectors
-                        .map(|_| match rng.gen_range(0..if config.garbage { 3 } else { 2 }) {
-                            0 => SectorFate::Old,
-                            1 => SectorFate::New,
-                            _ => SectorFate::Garbage(rng.gen()),
-                        })
+                        .map(
+                            |_| match rng.gen_range(0..if config.garbage { 3 } else { 2 }) {
+                                0 => SectorFate::Old,
+                                1 => SectorFate::New,
+                                _ => SectorFate::Garbage(rng.gen()),
+                            },
+                        )
                         .collect();
                     WriteFate::Torn(sector_fates)
                 }

@@ -182,7 +182,8 @@ async fn simulate<S: Subject>(
             .faults()
             .into_iter()
             .filter(|fault| {
-                fault.index > phase_start_io && context.promise.assumptions_broken_by.contains(&fault.kind)
+                fault.index > phase_start_io
+                    && context.promise.assumptions_broken_by.contains(&fault.kind)
             })
             .collect();
         absorb_fs(run, &fs, crash_index, &mut damage);
@@ -210,8 +211,14 @@ async fn simulate<S: Subject>(
         recovered_fs.set_fault_scope(FaultScope::Reads);
         let mut excuses = excuses_of(&context, &damage);
         excuses.extend(broken);
-        match recover_and_judge::<S>(&context, &recovered_fs, Some(crash_index), excuses, &mut damage)
-            .await?
+        match recover_and_judge::<S>(
+            &context,
+            &recovered_fs,
+            Some(crash_index),
+            excuses,
+            &mut damage,
+        )
+        .await?
         {
             Some(recovered) => {
                 subject = recovered;
@@ -262,14 +269,17 @@ async fn recover_and_judge<S: Subject>(
         excuses: &excuses,
     };
     let judged = match (opened, read) {
-        (Err(error), _) => oracle::judge_error(&error, &facts, "recovery").map(|judged| (judged, None)),
+        (Err(error), _) => {
+            oracle::judge_error(&error, &facts, "recovery").map(|judged| (judged, None))
+        }
         (Ok(subject), Some(Err(error))) => {
             oracle::judge_error(&error, &facts, "reading the recovered state")
                 .map(|judged| (judged, Some((subject, State::new()))))
         }
         (Ok(subject), Some(Ok(found))) => {
             let model = context.model.borrow();
-            oracle::judge_state(&model, &found, &facts).map(|judged| (judged, Some((subject, found))))
+            oracle::judge_state(&model, &found, &facts)
+                .map(|judged| (judged, Some((subject, found))))
         }
         (Ok(_), None) => unreachable!("a read follows every open that succeeded"),
     };
@@ -285,11 +295,21 @@ async fn recover_and_judge<S: Subject>(
         Ok((Judged::Passed { .. }, None)) => unreachable!("a pass has a subject"),
         Ok((Judged::Excused(message), _)) => {
             tracing::info!(message, "recovery outside the subject's promise");
-            absorb_fs(run, fs, crash_index.map_or(u32::MAX, |index| index + 1), damage);
+            absorb_fs(
+                run,
+                fs,
+                crash_index.map_or(u32::MAX, |index| index + 1),
+                damage,
+            );
             Ok(None)
         }
         Err(failure) => {
-            absorb_fs(run, fs, crash_index.map_or(u32::MAX, |index| index + 1), damage);
+            absorb_fs(
+                run,
+                fs,
+                crash_index.map_or(u32::MAX, |index| index + 1),
+                damage,
+            );
             Err(failure)
         }
     }
@@ -473,7 +493,9 @@ impl<S: Subject> Client<S> {
                 *failure = Some(Failure {
                     kind: FailureKind::Divergence,
                     crash_index: phase.crash_index,
-                    message: format!("a read of the live database disagrees with the model: {difference}"),
+                    message: format!(
+                        "a read of the live database disagrees with the model: {difference}"
+                    ),
                 });
             }
         }
@@ -531,7 +553,10 @@ async fn quiet_phase<S: Subject>(
             Err(error) => Err(format!("the quiet-phase checkpoint failed: {error}")),
         }
     } else {
-        Err(format!("clients failed without faults: {}", errors.join("; ")))
+        Err(format!(
+            "clients failed without faults: {}",
+            errors.join("; ")
+        ))
     };
     let crash_point = fs.crash_point();
     absorb_fs(run, &fs, number, damage);
@@ -543,14 +568,20 @@ async fn quiet_phase<S: Subject>(
         return Ok(());
     }
     if !crash_point.is_settled() {
-        return Err(liveness("data was still unsynced after a clean close".to_string()));
+        return Err(liveness(
+            "data was still unsynced after a clean close".to_string(),
+        ));
     }
     context.model.borrow_mut().all_durable();
     let (image, _) = crash_point.materialize(&crash_point.all_vanish());
-    let reopened = SimFs::from_image(image, fs_config(context.scenario, context.seed, number + 1, false));
+    let reopened = SimFs::from_image(
+        image,
+        fs_config(context.scenario, context.seed, number + 1, false),
+    );
     reopened.set_fault_scope(FaultScope::Off);
     let excuses = excuses_of(context, damage);
-    if let Some(subject) = recover_and_judge::<S>(context, &reopened, None, excuses, damage).await? {
+    if let Some(subject) = recover_and_judge::<S>(context, &reopened, None, excuses, damage).await?
+    {
         let state = subject.read_all().await.unwrap_or_default();
         let _ = subject.close().await;
         run.borrow_mut().outcome.final_state_digest = digest(&state);

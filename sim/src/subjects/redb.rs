@@ -69,7 +69,9 @@ impl RedbCanary {
     }
 
     pub fn from_name(name: &str) -> Option<RedbCanary> {
-        RedbCanary::ALL.into_iter().find(|canary| canary.name() == name)
+        RedbCanary::ALL
+            .into_iter()
+            .find(|canary| canary.name() == name)
     }
 }
 
@@ -223,4 +225,3 @@ impl Subject for RedbSubject {
         Ok(())
     }
 }
-
