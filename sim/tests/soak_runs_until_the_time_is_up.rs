@@ -16,6 +16,16 @@ fn scratch(name: &str) -> PathBuf {
     path
 }
 
+/// How many shipped scenarios are in the default sweep (`default = true`).
+fn default_scenarios() -> usize {
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .filter(|text| text.lines().any(|line| line.trim() == "default = true"))
+        .count()
+}
+
 fn crashpoint() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_crashpoint"));
     command.env_remove("CRASHPOINT_SEED").env("CI", "1");
@@ -111,11 +121,18 @@ fn sigint_stops_a_soak_after_the_seeds_in_flight() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let started =
-        stdout.any(|line| line.is_ok_and(|line| line.starts_with("soaking 33 scenarios")));
+    // The soak's first lines say what it soaks; read only those, so a changed banner fails
+    // here instead of waiting out the hour.
+    let expected = format!("soaking {} scenarios", 3 * default_scenarios());
+    let banner = stdout
+        .by_ref()
+        .take(4)
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("soaking "));
     assert!(
-        started,
-        "the soak did not say it started with 11 scenarios x 3 strategies"
+        banner.as_deref().is_some_and(|line| line.starts_with(&expected)),
+        "the soak did not say it started with every default scenario x 3 strategies \
+         ({expected}): {banner:?}"
     );
     std::thread::sleep(Duration::from_millis(700));
     // SAFETY: kill only sends a signal to the child we spawned.
