@@ -130,7 +130,9 @@ fn sigint_stops_a_soak_after_the_seeds_in_flight() {
         .map_while(Result::ok)
         .find(|line| line.starts_with("soaking "));
     assert!(
-        banner.as_deref().is_some_and(|line| line.starts_with(&expected)),
+        banner
+            .as_deref()
+            .is_some_and(|line| line.starts_with(&expected)),
         "the soak did not say it started with every default scenario x 3 strategies \
          ({expected}): {banner:?}"
     );

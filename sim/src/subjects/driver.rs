@@ -138,7 +138,8 @@ async fn simulate<S: Subject>(
     };
     if scenario.crash.mode == CrashMode::Step {
         return Err(configuration(format!(
-            "subject {} reports no checkpoint steps: crash mode step needs the crashpoint subject",
+            "subject {}: the seam reports no checkpoint steps, so crash mode step needs the \
+             crashpoint subject",
             scenario.subject
         )));
     }
