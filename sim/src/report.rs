@@ -211,17 +211,25 @@ pub fn failure_lines(
 ) -> String {
     let message = failure.message.lines().collect::<Vec<_>>().join(" | ");
     // Another subject than crashpoint names itself here, and its scenario has no strategy.
-    let replay = match crashpoint::Strategy::from_name(&outcome.strategy) {
-        Some(strategy) => replay_command(scenario_path, outcome.seed, strategy, canary),
-        None => replay_command(scenario_path, outcome.seed, Default::default(), canary).replace(
-            &format!(" --strategy {}", crashpoint::Strategy::default()),
-            "",
+    let subject = crate::subjects::SubjectName::ALL
+        .into_iter()
+        .find(|subject| !subject.is_dedicated() && subject.name() == outcome.strategy);
+    let strategy = crashpoint::Strategy::from_name(&outcome.strategy).unwrap_or_default();
+    let (shown, replay) = match subject {
+        None => (
+            strategy.name(),
+            replay_command(scenario_path, outcome.seed, strategy, canary),
+        ),
+        Some(subject) => (
+            subject.name(),
+            replay_command(scenario_path, outcome.seed, strategy, canary)
+                .replace(&format!(" --strategy {strategy}"), ""),
         ),
     };
     format!(
         "FAIL {} ({}) seed {}: {} {}: {}\n  replay: {}",
         outcome.scenario,
-        outcome.strategy,
+        shown,
         outcome.seed,
         failure.kind.name(),
         failure_place(failure),

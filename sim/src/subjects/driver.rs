@@ -73,23 +73,62 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
     let mut runtime =
         madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     runtime.set_time_limit(SIMULATED_TIME_LIMIT);
+    // The disk in use, for the faults a panic may have followed.
+    let disk: RefCell<Option<SimFs>> = RefCell::default();
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async {
             match scenario.subject {
-                SubjectName::Redb => simulate::<RedbSubject>(&scenario, seed, options, &run).await,
+                SubjectName::Redb => {
+                    simulate::<RedbSubject>(&scenario, seed, options, &run, &disk).await
+                }
                 SubjectName::Crashpoint | SubjectName::CrashpointSeam => {
-                    simulate::<EngineSubject>(&scenario, seed, options, &run).await
+                    simulate::<EngineSubject>(&scenario, seed, options, &run, &disk).await
                 }
             }
         })
     }));
+    let disk_faults = disk
+        .borrow()
+        .as_ref()
+        .map(SimFs::faults)
+        .unwrap_or_default();
     let mut run = run.into_inner();
     run.outcome.failure = match result {
         Ok(Ok(())) => None,
         Ok(Err(failure)) => Some(failure),
-        Err(panic) => Some(panic_failure(panic)),
+        Err(panic) => excused_panic(&scenario, &run, &disk_faults, panic_failure(panic)),
     };
     run
+}
+
+/// A panic after a fault that breaks the promise's assumptions (rot read back, a lying fsync)
+/// is outside the promise like any other outcome there, so it is excused and logged: redb, for
+/// one, can panic on a rotted page instead of returning `Corrupted`. A hang is never excused.
+fn excused_panic(
+    scenario: &Scenario,
+    run: &SeedRun,
+    disk_faults: &[FaultRecord],
+    failure: Failure,
+) -> Option<Failure> {
+    let promise = scenario.subject.promise();
+    let excuses: Vec<String> = run
+        .faults
+        .iter()
+        .map(|(_, fault)| fault)
+        .chain(disk_faults)
+        .filter(|fault| promise.assumptions_broken_by.contains(&fault.kind))
+        .take(3)
+        .map(ToString::to_string)
+        .collect();
+    if failure.kind != FailureKind::Panic || excuses.is_empty() {
+        return Some(failure);
+    }
+    tracing::warn!(
+        message = failure.message,
+        excuses = excuses.join("; "),
+        "the subject panicked after faults its promise does not cover"
+    );
+    None
 }
 
 /// What every step of one seed needs.
@@ -126,6 +165,7 @@ async fn simulate<S: Subject>(
     seed: u64,
     options: &SeedOptions,
     run: &RefCell<SeedRun>,
+    disk: &RefCell<Option<SimFs>>,
 ) -> Result<(), Failure> {
     let context = Seed {
         scenario,
@@ -148,6 +188,7 @@ async fn simulate<S: Subject>(
     let mut damage: Vec<FaultRecord> = Vec::new();
     let mut fs = SimFs::new(fs_config(scenario, seed, 0, options.record_trace));
     fs.set_faults_enabled(false);
+    *disk.borrow_mut() = Some(fs.clone());
     let mut subject = S::open(fs.clone(), &context.setup())
         .await
         .map_err(|error| configuration(format!("creating the database failed: {error}")))?;
@@ -210,6 +251,7 @@ async fn simulate<S: Subject>(
             fs_config(scenario, seed, crash_index + 1, options.record_trace),
         );
         recovered_fs.set_fault_scope(FaultScope::Reads);
+        *disk.borrow_mut() = Some(recovered_fs.clone());
         let mut excuses = excuses_of(&context, &damage);
         excuses.extend(broken);
         match recover_and_judge::<S>(
