@@ -429,6 +429,11 @@ fn with_strategies(
     };
     let mut concrete = Vec::with_capacity(scenarios.len() * strategies.len());
     for scenario in &scenarios {
+        // Checkpoint strategies are crashpoint's: another subject runs once, as it is.
+        if scenario.subject != crate::subjects::SubjectName::Crashpoint {
+            concrete.push(scenario.clone());
+            continue;
+        }
         for &strategy in &strategies {
             concrete.push(
                 scenario
@@ -505,10 +510,12 @@ fn check_canary(canary: Option<&str>) -> anyhow::Result<()> {
     let Some(name) = canary else { return Ok(()) };
     #[cfg(feature = "canary")]
     {
-        if crashpoint::Canary::from_name(name).is_none() {
+        let subject_canary = crate::subjects::redb::RedbCanary::from_name(name).is_some();
+        if crashpoint::Canary::from_name(name).is_none() && !subject_canary {
             let known: Vec<&str> = crashpoint::Canary::ALL
                 .iter()
                 .map(|canary| canary.name())
+                .chain(crate::subjects::redb::RedbCanary::ALL.map(|canary| canary.name()))
                 .collect();
             anyhow::bail!(
                 "unknown canary `{name}`; known canaries: {}",

@@ -26,7 +26,7 @@ use crate::schedule::{planned_faults, Fates, Operation, PhaseSchedule, PlannedCr
 use crate::workload::{self, ClientContext, PhaseFlags, SimEngine};
 
 /// Simulated time one seed may take before it counts as a hang.
-const SIMULATED_TIME_LIMIT: Duration = Duration::from_secs(3600);
+pub(crate) const SIMULATED_TIME_LIMIT: Duration = Duration::from_secs(3600);
 
 /// How to run a seed beyond what the scenario says.
 #[derive(Clone, Debug, Default)]
@@ -44,7 +44,7 @@ pub struct SeedOptions {
 }
 
 /// One ChaCha stream per purpose, so adding draws to one purpose never shifts another.
-mod stream {
+pub(crate) mod stream {
     pub const CRASH: u64 = 1;
     pub const FAULTS: u64 = 2;
     pub const LATENCY: u64 = 3;
@@ -89,6 +89,9 @@ pub fn run_seed(scenario: &Scenario, seed: u64, options: &SeedOptions) -> SeedOu
 
 /// Runs a seed and returns its outcome, trace and faults.
 pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> SeedRun {
+    if !scenario.subject.is_dedicated() {
+        return crate::subjects::driver::run_seed_full(scenario, seed, options);
+    }
     let scenario = scenario.for_seed(seed);
     let mut options = options.clone();
     if let (None, Some(path)) = (&options.schedule, &scenario.schedule) {
@@ -136,28 +139,32 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
     let failure = match result {
         Ok(Ok(())) => None,
         Ok(Err(failure)) => Some(failure),
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
-                .unwrap_or_else(|| "panic with a non-text payload".to_string());
-            let kind = if message.contains("time limit exceeded")
-                || message.contains("all tasks will block forever")
-            {
-                FailureKind::Hang
-            } else {
-                FailureKind::Panic
-            };
-            Some(Failure {
-                kind,
-                crash_index: None,
-                message,
-            })
-        }
+        Err(panic) => Some(panic_failure(panic)),
     };
     run.outcome.failure = failure;
     run
+}
+
+/// A panic out of a seed's runtime as a failure: madsim's time limit and deadlock reports are
+/// hangs, anything else a panic.
+pub(crate) fn panic_failure(panic: Box<dyn std::any::Any + Send>) -> Failure {
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|text| text.to_string()))
+        .unwrap_or_else(|| "panic with a non-text payload".to_string());
+    let kind = if message.contains("time limit exceeded")
+        || message.contains("all tasks will block forever")
+    {
+        FailureKind::Hang
+    } else {
+        FailureKind::Panic
+    };
+    Failure {
+        kind,
+        crash_index: None,
+        message,
+    }
 }
 
 /// The engine options a scenario asks for.
@@ -212,7 +219,12 @@ fn with_canary(options: Options, canary: Option<&str>) -> Result<Options, String
     }
 }
 
-fn fs_config(scenario: &Scenario, seed: u64, phase: u32, record_trace: bool) -> FsConfig {
+pub(crate) fn fs_config(
+    scenario: &Scenario,
+    seed: u64,
+    phase: u32,
+    record_trace: bool,
+) -> FsConfig {
     FsConfig {
         faults: scenario.faults.clone(),
         fault_seed: stream_seed(seed, stream::FAULTS + ((phase as u64) << 8)),
@@ -222,7 +234,12 @@ fn fs_config(scenario: &Scenario, seed: u64, phase: u32, record_trace: bool) -> 
 }
 
 /// Folds a finished phase's disk into the run: faults, I/O count, trace digest, trace.
-fn absorb_fs(run: &RefCell<SeedRun>, fs: &SimFs, phase: u32, damage: &mut Vec<FaultRecord>) {
+pub(crate) fn absorb_fs(
+    run: &RefCell<SeedRun>,
+    fs: &SimFs,
+    phase: u32,
+    damage: &mut Vec<FaultRecord>,
+) {
     let mut run = run.borrow_mut();
     let outcome = &mut run.outcome;
     outcome.io_ops += fs.io_count();

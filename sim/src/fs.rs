@@ -46,7 +46,8 @@
 //! - **Time.** Every call first sleeps a latency drawn uniformly from
 //!   `[latency_min, latency_max]` of a seeded latency stream (none if `latency_max` is 0) and
 //!   takes effect after the sleep, so concurrent tasks interleave at I/O. madsim rounds any
-//!   non-zero sleep up to 1 ms.
+//!   non-zero sleep up to 1 ms. The [`blocking`] adapter, for engines with blocking I/O, makes
+//!   the same calls without the latency: a blocking call cannot yield to the scheduler.
 //! - **Determinism.** All randomness comes from ChaCha8 streams seeded by the caller; all maps
 //!   are ordered. Every call is counted and folded into a 64-bit trace digest (call, file,
 //!   offset, length, CRC-32 of written data, result, fault), so two runs of one seed can be
@@ -73,6 +74,7 @@
 //! - Damage at rest that grows with time rather than with reads; firmware bugs; whole-device
 //!   loss.
 
+pub mod blocking;
 mod crash;
 mod fault;
 mod state;
@@ -352,6 +354,39 @@ impl Vfs for SimFs {
 
     async fn create(&self, name: &str) -> io::Result<SimFile> {
         delay(&self.state).await;
+        self.create_now(name)
+    }
+
+    async fn open(&self, name: &str) -> io::Result<SimFile> {
+        delay(&self.state).await;
+        self.open_now(name)
+    }
+
+    async fn remove(&self, name: &str) -> io::Result<()> {
+        delay(&self.state).await;
+        self.remove_now(name)
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        delay(&self.state).await;
+        self.rename_now(from, to)
+    }
+
+    async fn list(&self) -> io::Result<Vec<String>> {
+        delay(&self.state).await;
+        self.list_now()
+    }
+
+    async fn sync_dir(&self) -> io::Result<()> {
+        delay(&self.state).await;
+        self.sync_dir_now()
+    }
+}
+
+/// The calls themselves, taking effect at once: the async [`Vfs`] waits out a latency first,
+/// the [`blocking`] adapter does not. Both share every fault, crash and trace through these.
+impl SimFs {
+    pub(crate) fn create_now(&self, name: &str) -> io::Result<SimFile> {
         let inode = self.lock().run(
             call("create", name.to_string(), 0, 0),
             |state, index, _| state.create(index, name),
@@ -363,8 +398,7 @@ impl Vfs for SimFs {
         })
     }
 
-    async fn open(&self, name: &str) -> io::Result<SimFile> {
-        delay(&self.state).await;
+    pub(crate) fn open_now(&self, name: &str) -> io::Result<SimFile> {
         let inode = self.lock().run(
             call("open", name.to_string(), 0, 0),
             |state, _, _| state.open(name),
@@ -376,8 +410,7 @@ impl Vfs for SimFs {
         })
     }
 
-    async fn remove(&self, name: &str) -> io::Result<()> {
-        delay(&self.state).await;
+    pub(crate) fn remove_now(&self, name: &str) -> io::Result<()> {
         self.lock().run(
             call("remove", name.to_string(), 0, 0),
             |state, index, _| state.remove(index, name),
@@ -385,8 +418,7 @@ impl Vfs for SimFs {
         )
     }
 
-    async fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        delay(&self.state).await;
+    pub(crate) fn rename_now(&self, from: &str, to: &str) -> io::Result<()> {
         self.lock().run(
             call("rename", format!("{from} -> {to}"), 0, 0),
             |state, index, _| state.rename(index, from, to),
@@ -394,8 +426,7 @@ impl Vfs for SimFs {
         )
     }
 
-    async fn list(&self) -> io::Result<Vec<String>> {
-        delay(&self.state).await;
+    pub(crate) fn list_now(&self) -> io::Result<Vec<String>> {
         self.lock().run(
             call("list", String::new(), 0, 0),
             |state, _, _| Ok(state.list()),
@@ -403,8 +434,7 @@ impl Vfs for SimFs {
         )
     }
 
-    async fn sync_dir(&self) -> io::Result<()> {
-        delay(&self.state).await;
+    pub(crate) fn sync_dir_now(&self) -> io::Result<()> {
         self.lock().run(
             call("sync_dir", String::new(), 0, 0),
             |state, _, _| {
@@ -420,11 +450,8 @@ impl SimFile {
     fn lock(&self) -> MutexGuard<'_, State> {
         lock(&self.state)
     }
-}
 
-impl VfsFile for SimFile {
-    async fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-        delay(&self.state).await;
+    pub(crate) fn read_at_now(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         let mut state = self.lock();
         let file = state.file_name(self.inode);
         state.run(
@@ -434,8 +461,7 @@ impl VfsFile for SimFile {
         )
     }
 
-    async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        delay(&self.state).await;
+    pub(crate) fn write_at_now(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         let mut state = self.lock();
         state.bytes_written += data.len() as u64;
         let file = state.file_name(self.inode);
@@ -453,8 +479,7 @@ impl VfsFile for SimFile {
         )
     }
 
-    async fn sync(&self) -> io::Result<()> {
-        delay(&self.state).await;
+    pub(crate) fn sync_now(&self) -> io::Result<()> {
         let mut state = self.lock();
         let file = state.file_name(self.inode);
         state.run(
@@ -464,8 +489,7 @@ impl VfsFile for SimFile {
         )
     }
 
-    async fn len(&self) -> io::Result<u64> {
-        delay(&self.state).await;
+    pub(crate) fn len_now(&self) -> io::Result<u64> {
         let mut state = self.lock();
         let file = state.file_name(self.inode);
         state.run(
@@ -475,8 +499,7 @@ impl VfsFile for SimFile {
         )
     }
 
-    async fn set_len(&self, len: u64) -> io::Result<()> {
-        delay(&self.state).await;
+    pub(crate) fn set_len_now(&self, len: u64) -> io::Result<()> {
         let mut state = self.lock();
         let file = state.file_name(self.inode);
         state.run(
@@ -487,6 +510,33 @@ impl VfsFile for SimFile {
             },
             nothing,
         )
+    }
+}
+
+impl VfsFile for SimFile {
+    async fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        delay(&self.state).await;
+        self.read_at_now(offset, buf)
+    }
+
+    async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        delay(&self.state).await;
+        self.write_at_now(offset, data)
+    }
+
+    async fn sync(&self) -> io::Result<()> {
+        delay(&self.state).await;
+        self.sync_now()
+    }
+
+    async fn len(&self) -> io::Result<u64> {
+        delay(&self.state).await;
+        self.len_now()
+    }
+
+    async fn set_len(&self, len: u64) -> io::Result<()> {
+        delay(&self.state).await;
+        self.set_len_now(len)
     }
 }
 

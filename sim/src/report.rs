@@ -59,11 +59,8 @@ pub struct ScenarioSummary {
 
 impl ScenarioSummary {
     pub fn from_outcomes(scenario: &Scenario, outcomes: &[SeedOutcome], elapsed: Duration) -> Self {
-        let mut summary = ScenarioSummary::empty(
-            &scenario.name,
-            scenario.engine.strategy.name(),
-            &scenario.path,
-        );
+        let mut summary =
+            ScenarioSummary::empty(&scenario.name, scenario.strategy_label(), &scenario.path);
         for outcome in outcomes {
             summary.add(outcome);
         }
@@ -222,16 +219,31 @@ pub fn failure_lines(
     canary: Option<&str>,
 ) -> String {
     let message = failure.message.lines().collect::<Vec<_>>().join(" | ");
+    // Another subject than crashpoint names itself here, and its scenario has no strategy.
+    let subject = crate::subjects::SubjectName::ALL
+        .into_iter()
+        .find(|subject| !subject.is_dedicated() && subject.name() == outcome.strategy);
     let strategy = crashpoint::Strategy::from_name(&outcome.strategy).unwrap_or_default();
+    let (shown, replay) = match subject {
+        None => (
+            strategy.name(),
+            replay_command(scenario_path, outcome.seed, strategy, canary),
+        ),
+        Some(subject) => (
+            subject.name(),
+            replay_command(scenario_path, outcome.seed, strategy, canary)
+                .replace(&format!(" --strategy {strategy}"), ""),
+        ),
+    };
     format!(
         "FAIL {} ({}) seed {}: {} {}: {}\n  replay: {}",
         outcome.scenario,
-        strategy,
+        shown,
         outcome.seed,
         failure.kind.name(),
         failure_place(failure),
         message,
-        replay_command(scenario_path, outcome.seed, strategy, canary),
+        replay,
     )
 }
 
@@ -333,7 +345,7 @@ impl PlannedScenario {
     ) -> Self {
         Self {
             scenario: scenario.name.clone(),
-            strategy: scenario.engine.strategy.name().to_string(),
+            strategy: scenario.strategy_label().to_string(),
             path: scenario.path.clone(),
             digest: scenario_digest(scenario),
             seed_ranges,

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::fs;
+use crate::subjects::SubjectName;
 
 /// The environment variable that overrides the default scenario directory.
 pub const SCENARIO_DIRECTORY_VARIABLE: &str = "CRASHPOINT_SCENARIOS";
@@ -123,6 +124,8 @@ pub struct Scenario {
     pub swarm: bool,
     /// Crashes (each followed by recovery and a check) per seed.
     pub crashes_per_seed: u32,
+    /// The system under test (`subject = "redb"`); crashpoint when not given.
+    pub subject: SubjectName,
     pub workload: Workload,
     pub engine: EngineConfig,
     /// The simulated disk's own fault configuration: rates, sector size, latency.
@@ -394,6 +397,8 @@ struct ScenarioFile {
     #[serde(default = "default_crashes_per_seed")]
     crashes_per_seed: u32,
     #[serde(default)]
+    subject: SubjectName,
+    #[serde(default)]
     workload: Workload,
     #[serde(default)]
     engine: EngineConfig,
@@ -462,6 +467,7 @@ impl Scenario {
             default: file.default,
             swarm: file.swarm,
             crashes_per_seed: file.crashes_per_seed,
+            subject: file.subject,
             workload: file.workload,
             engine: file.engine,
             faults: file.faults,
@@ -594,6 +600,16 @@ impl Scenario {
         }
     }
 
+    /// What reports name the run by beside the scenario: the checkpoint strategy for
+    /// crashpoint, else the subject (strategies are crashpoint's alone).
+    pub fn strategy_label(&self) -> &'static str {
+        if self.subject.is_dedicated() {
+            self.engine.strategy.name()
+        } else {
+            self.subject.name()
+        }
+    }
+
     /// This scenario run with `strategy` instead of its own, checked as a file would be.
     pub fn with_strategy(&self, strategy: crashpoint::Strategy) -> Result<Scenario, String> {
         let mut scenario = self.clone();
@@ -631,6 +647,18 @@ impl Scenario {
             ));
         }
         in_range("crashes_per_seed", self.crashes_per_seed, 1, 100)?;
+        if !self.subject.promise().has_checkpoint_steps
+            && (self.swarm || self.crash.mode == CrashMode::Step)
+        {
+            return Err(InvalidField::new(
+                if self.swarm { "swarm" } else { "crash.mode" },
+                format!(
+                    "subject {} reports no checkpoint steps, so it can't crash at one (swarm \
+                     draws step crashes too): use crash mode io or random",
+                    self.subject
+                ),
+            ));
+        }
 
         let workload = &self.workload;
         in_range("workload.clients", workload.clients, 1, 64)?;

@@ -168,3 +168,44 @@ fn step_crashes_between_two_steps_catch_what_crashes_on_the_steps_miss() {
     let found = first_failing_seed_of(&hunting_scenario(canary), canary);
     assert!(found.is_some(), "not caught between steps either");
 }
+
+/// The scenarios that hunt the redb subject's planted bugs: the plain path, and crashes inside
+/// commits.
+const REDB_HUNTS: [&str; 2] = ["redb-smoke", "redb-torn-writes"];
+
+#[test]
+fn redb_whose_sync_data_does_nothing_is_caught() {
+    // Proves the subject oracle can fail on an engine no one here wrote: redb over a backend
+    // whose sync_data returns Ok without syncing loses acknowledged commits or its database,
+    // and the same seeds pass with the honest backend.
+    use crashpoint_sim::subjects::redb::RedbCanary;
+    for name in REDB_HUNTS {
+        let scenario = Scenario::resolve(name, &scenarios_directory()).expect("scenario loads");
+        let planted = SeedOptions {
+            canary: Some(RedbCanary::SkipSync.name().to_string()),
+            ..SeedOptions::default()
+        };
+        let caught = (0..SEEDS_MAX).find_map(|seed| {
+            run_seed(&scenario.for_seed(seed), seed, &planted)
+                .failure
+                .map(|failure| (seed, failure))
+        });
+        let Some((seed, failure)) = caught else {
+            panic!("redb-skip-sync never caught by {name} in {SEEDS_MAX} seeds");
+        };
+        println!(
+            "canary redb-skip-sync caught by {name} after {} seeds: {}: {}",
+            seed + 1,
+            failure.kind.name(),
+            failure.message
+        );
+        for seed in 0..=seed {
+            let honest = run_seed(&scenario.for_seed(seed), seed, &SeedOptions::default());
+            assert!(
+                honest.failure.is_none(),
+                "{name} seed {seed} failed without the canary: {:?}",
+                honest.failure
+            );
+        }
+    }
+}

@@ -82,6 +82,33 @@ fn shipped_scenarios_match_their_names() {
     assert_eq!(load("lying-fsync").faults.lying_fsync, 0.05);
 }
 
+// The redb scenarios cover the default fault set, outside the default set, on the disk redb
+// assumes (torn sectors are old or new, never garbage).
+#[test]
+fn redb_scenarios_cover_the_default_faults_outside_the_default_set() {
+    let directory = shipped_directory();
+    for name in [
+        "redb-smoke",
+        "redb-torn-writes",
+        "redb-lost-writes",
+        "redb-lying-fsync",
+        "redb-fsync-error",
+        "redb-write-errors",
+        "redb-bit-rot",
+    ] {
+        let scenario = Scenario::resolve(name, &directory).unwrap();
+        assert_eq!(
+            scenario.subject,
+            crashpoint_sim::subjects::SubjectName::Redb
+        );
+        assert!(!scenario.default, "{name} stays out of the default set");
+        assert!(
+            !scenario.crash.fates.garbage,
+            "{name} tears without garbage"
+        );
+    }
+}
+
 // A misspelled field is an error at its line, naming the dotted field.
 #[test]
 fn unknown_field_reports_file_line_and_field() {

@@ -276,7 +276,7 @@ impl Tally {
                 .map(|scenario| {
                     ScenarioSummary::empty(
                         &scenario.name,
-                        scenario.engine.strategy.name(),
+                        scenario.strategy_label(),
                         &scenario.path,
                     )
                 })

@@ -163,6 +163,10 @@ pub struct CrashConfig {
     /// Of the writes that land whole or torn, the fraction whose file ends inside them: its
     /// size update stopped at one of their sectors ([`CrashPoint::random_cuts`]).
     pub cut: f64,
+    /// A torn write's sectors may hold garbage, as on a disk whose sector writes are not atomic
+    /// (a third of them do). Off, each torn sector is old or new: the disk redb and SQLite assume,
+    /// where a byte is written completely or not at all.
+    pub garbage: bool,
 }
 
 impl Default for CrashConfig {
@@ -173,6 +177,7 @@ impl Default for CrashConfig {
             torn: 0.25,
             reorder: true,
             cut: 0.125,
+            garbage: true,
         }
     }
 }
@@ -274,11 +279,13 @@ impl CrashPoint {
                     WriteFate::Vanishes
                 } else {
                     let sector_fates = sectors
-                        .map(|_| match rng.gen_range(0..3) {
-                            0 => SectorFate::Old,
-                            1 => SectorFate::New,
-                            _ => SectorFate::Garbage(rng.gen()),
-                        })
+                        .map(
+                            |_| match rng.gen_range(0..if config.garbage { 3 } else { 2 }) {
+                                0 => SectorFate::Old,
+                                1 => SectorFate::New,
+                                _ => SectorFate::Garbage(rng.gen()),
+                            },
+                        )
                         .collect();
                     WriteFate::Torn(sector_fates)
                 }
