@@ -468,8 +468,11 @@ impl<S: Subject> Client<S> {
     async fn run(mut self) {
         let phase = self.phase.clone();
         for number in 0..self.transactions {
-            let operation =
-                workload::draw(&mut self.rng, &self.workload, (self.number, self.id, number));
+            let operation = workload::draw(
+                &mut self.rng,
+                &self.workload,
+                (self.number, self.id, number),
+            );
             let think = Duration::from_micros(operation.think_us()).max(OPERATION_GAP);
             madsim::time::sleep(think).await;
             if phase.stop.get() || phase.fs.is_crashed() {
