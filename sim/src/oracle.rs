@@ -76,7 +76,8 @@ pub fn durable_checkpoint(anchor_writes: &[AnchorWrite], images: &[&DiskImage]) 
         .max()
 }
 
-fn describe(faults: &[FaultRecord]) -> String {
+/// Up to three faults in words, and how many more.
+pub(crate) fn describe(faults: &[FaultRecord]) -> String {
     let shown: Vec<String> = faults.iter().take(3).map(ToString::to_string).collect();
     let more = if faults.len() > 3 {
         format!(" and {} more", faults.len() - 3)

@@ -99,6 +99,20 @@ impl PointFacts {
         }
     }
 
+    /// What the oracle judges a recovery of this point with, given the checkpoint the state's
+    /// image makes durable. Which forced checkpoint requests had resolved by a state is not
+    /// recorded, so none is held against it.
+    pub fn crash_facts(&self, durable_checkpoint: Option<u64>) -> CrashFacts<'_> {
+        CrashFacts {
+            crash_index: Some(self.phase),
+            damage: &self.damage,
+            durable_checkpoint,
+            anchor_written_max: self.anchor_written_max,
+            forced_durable: 0,
+            anchor_faults: &[],
+        }
+    }
+
     /// The newest checkpoint `image` makes durable ([`oracle::durable_checkpoint`]).
     pub fn durable_checkpoint(&self, image: &DiskImage) -> Option<u64> {
         oracle::durable_checkpoint(&self.anchor_writes, &[&self.durable_anchors, image])
@@ -352,16 +366,7 @@ impl Checker {
         fs.set_faults_enabled(false);
         let hub = Hub::default();
         hub.lock().model = facts.model.clone();
-        let crash_facts = CrashFacts {
-            crash_index: Some(facts.phase),
-            damage: &facts.damage,
-            durable_checkpoint,
-            anchor_written_max: facts.anchor_written_max,
-            // Exploration judges states within a checkpoint window against the anchors; which
-            // forced requests had resolved by each state is not recorded.
-            forced_durable: 0,
-            anchor_faults: &[],
-        };
+        let crash_facts = facts.crash_facts(durable_checkpoint);
         let checked = CatchUnwind(Box::pin(oracle::recover_and_check(
             fs.clone(),
             self.options.clone(),

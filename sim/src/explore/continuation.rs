@@ -20,7 +20,7 @@ use super::enumerate::Shape;
 use crate::fs::{CrashPoint, DiskImage, SimFs};
 use crate::hub::{AnchorWrite, Hub};
 use crate::model::first_difference;
-use crate::oracle::{self, CrashFacts, Verdict};
+use crate::oracle::{self, Verdict};
 use crate::outcome::{Failure, FailureKind};
 
 /// Commits made after the recovery; the checkpoint comes after the first half of them.
@@ -78,15 +78,7 @@ impl Checker {
             state.anchor_writes = facts.anchor_writes.clone();
         }
         hub.attach(&fs);
-        let crash_facts = CrashFacts {
-            crash_index: Some(facts.phase),
-            damage: &facts.damage,
-            durable_checkpoint,
-            anchor_written_max: facts.anchor_written_max,
-            // As in check.rs: which forced requests had resolved by this state is not recorded.
-            forced_durable: 0,
-            anchor_faults: &[],
-        };
+        let crash_facts = facts.crash_facts(durable_checkpoint);
         let engine = match oracle::recover_and_check(fs.clone(), options, &hub, &crash_facts).await
         {
             Ok(Verdict::Recovered { engine, .. }) => engine,

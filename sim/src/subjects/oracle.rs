@@ -16,6 +16,7 @@
 
 use crate::fs::FaultRecord;
 use crate::model::{first_difference, Model, State};
+use crate::oracle::describe;
 use crate::outcome::{Failure, FailureKind};
 
 use super::{Promise, SubjectError, SubjectErrorKind};
@@ -37,16 +38,6 @@ pub enum Judged {
     Passed { prefix: usize },
     /// The promise does not cover what happened; the seed ends here.
     Excused(String),
-}
-
-fn describe(faults: &[FaultRecord]) -> String {
-    let shown: Vec<String> = faults.iter().take(3).map(ToString::to_string).collect();
-    let more = if faults.len() > 3 {
-        format!(" and {} more", faults.len() - 3)
-    } else {
-        String::new()
-    };
-    format!("{}{more}", shown.join("; "))
 }
 
 fn failure(kind: FailureKind, facts: &RecoveryFacts<'_>, message: String) -> Failure {
