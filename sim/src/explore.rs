@@ -32,6 +32,7 @@ use crate::driver::{engine_options, run_seed_full, stream_rng, SeedOptions, Seed
 use crate::hub::RecordedPoint;
 use crate::outcome::{Failure, FailureKind, SeedOutcome};
 use crate::scenario::Scenario;
+use crate::subjects::explore::SubjectRecovery;
 
 pub use check::StateVerdict;
 pub use continuation::{Continued, CONTINUATION_COMMITS, SECOND_STATES_PER_POINT};
@@ -103,8 +104,13 @@ impl Recording {
         canary: Option<&str>,
     ) -> Result<Recording, ExploreError> {
         let concrete = scenario.for_seed(seed);
-        let engine_options =
-            engine_options(&concrete, canary).map_err(ExploreError::Configuration)?;
+        // Another subject is opened by its own code; the engine options only matter (and a
+        // canary only names an engine bug) for crashpoint.
+        let engine_options = if concrete.subject.is_dedicated() {
+            engine_options(&concrete, canary).map_err(ExploreError::Configuration)?
+        } else {
+            crashpoint::Options::default()
+        };
         let options = SeedOptions {
             record_trace: false,
             canary: canary.map(str::to_string),
@@ -146,18 +152,43 @@ impl Recording {
     fn shape(&self, index: usize) -> Shape {
         let seed = stream_rng(self.seed, EXPLORE_STREAM).gen::<u64>()
             ^ (index as u64 + 1).wrapping_mul(GOLDEN);
-        Shape::of(&self.point(index).crash_point, seed)
+        Shape::of(
+            &self.point(index).crash_point,
+            seed,
+            self.scenario.crash.fates.garbage,
+        )
     }
 
     fn checker(&self) -> Checker {
-        Checker::new(
+        let mut checker = Checker::new(
             self.engine_options.clone(),
             self.scenario.faults.sector_size_bytes,
-        )
+        );
+        checker.garbage = self.scenario.crash.fates.garbage;
+        if !self.scenario.subject.is_dedicated() {
+            checker.subject = Some(SubjectRecovery {
+                subject: self.scenario.subject,
+                scenario: self.scenario.clone(),
+                canary: self.canary.clone(),
+            });
+        }
+        checker
     }
 
     fn describe_point(&self, index: usize) -> String {
         let point = self.point(index);
+        if !self.scenario.subject.is_dedicated() {
+            // A subject reports no checkpoint windows: its points are every disk call.
+            return format!(
+                "phase {}, I/O #{}: {} unsynced writes, {} unsynced namespace operations, {} \
+                 commits made",
+                point.phase,
+                point.io_index,
+                point.crash_point.pending.len(),
+                point.crash_point.namespace.len(),
+                point.commits,
+            );
+        }
         let step = point.step.map_or("none", |step| step.name());
         format!(
             "phase {}, checkpoint {} after step {step}, I/O #{}: {} unsynced writes, {} unsynced \
@@ -518,7 +549,8 @@ pub fn check_state(
     };
     let mut state_description = spec.to_string();
     let verdict = match verdict {
-        StateVerdict::Passed if continue_after => {
+        // Continuing needs an engine that reports its internals: crashpoint only.
+        StateVerdict::Passed if continue_after && recording.scenario.subject.is_dedicated() => {
             tracing::info!("the state recovered; continuing past the recovery");
             let continued = continue_one(recording, &shape, &checker, point, state);
             match continued.failure {

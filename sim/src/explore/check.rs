@@ -22,6 +22,7 @@ use crate::hub::{AnchorWrite, Hub, RecordedPoint};
 use crate::model::Model;
 use crate::oracle::{self, CrashFacts, Verdict};
 use crate::outcome::{Failure, FailureKind};
+use crate::subjects::explore::SubjectRecovery;
 
 /// What the oracle needs about one crash point besides the image.
 pub struct PointFacts {
@@ -31,6 +32,9 @@ pub struct PointFacts {
     /// Faults so far that damage durable data: those of earlier phases, and those of this
     /// phase up to the point's I/O call.
     pub damage: Vec<FaultRecord>,
+    /// Every other fault of this phase up to the point's I/O call (a lying fsync): a subject's
+    /// promise may name them as breaking its assumptions, as the subject driver's does.
+    pub phase_faults: Vec<FaultRecord>,
     /// Every anchor write issued up to the point (the hub sees a write as it takes effect, so
     /// one in the point's unsynced writes is already here).
     pub anchor_writes: Vec<AnchorWrite>,
@@ -56,13 +60,22 @@ impl PointFacts {
             })
             .map(|(_, fault)| fault.clone())
             .collect();
-        PointFacts::new(
+        let mut facts = PointFacts::new(
             point.phase,
             model,
             damage,
             &point.crash_point,
             point.anchor_writes.clone(),
-        )
+        );
+        facts.phase_faults = run
+            .faults
+            .iter()
+            .filter(|(phase, fault)| {
+                *phase == point.phase && fault.index <= point.io_index && !fault.explains_reads()
+            })
+            .map(|(_, fault)| fault.clone())
+            .collect();
+        facts
     }
 
     /// The facts of a crash at `crash_point`, with the model history and damage as they stood
@@ -88,6 +101,7 @@ impl PointFacts {
             phase,
             model,
             damage,
+            phase_faults: Vec::new(),
             base,
             anchor_written_max: anchor_writes
                 .iter()
@@ -165,6 +179,7 @@ struct FactsKey {
     commits: usize,
     acknowledged: usize,
     damage: usize,
+    phase_faults: usize,
     durable_checkpoint: Option<u64>,
     anchor_written_max: u64,
     layout: u128,
@@ -193,6 +208,10 @@ const FOOTPRINTS_PER_KEY_MAX: usize = 8;
 /// Recovers states and remembers verdicts. One per exploration; used inside one runtime.
 pub struct Checker {
     pub(super) options: Options,
+    /// Recover this subject instead of the engine (a scenario's `subject`, not crashpoint).
+    pub(super) subject: Option<SubjectRecovery>,
+    /// Torn sectors may hold garbage (the scenario's `crash.garbage`).
+    pub(super) garbage: bool,
     pub(super) fs_config: FsConfig,
     /// Exact images: (facts, image) -> verdict.
     verdicts: HashMap<(FactsKey, u128), StateVerdict>,
@@ -229,6 +248,8 @@ impl Checker {
         install_quiet_panic_hook();
         Checker {
             options,
+            subject: None,
+            garbage: true,
             fs_config: FsConfig {
                 faults: FaultConfig {
                     sector_size_bytes,
@@ -275,6 +296,7 @@ impl Checker {
             commits,
             acknowledged,
             damage: facts.damage.len(),
+            phase_faults: facts.phase_faults.len(),
             durable_checkpoint,
             anchor_written_max: facts.anchor_written_max,
             layout: hashes.layout_key(),
@@ -364,6 +386,25 @@ impl Checker {
         let names: BTreeSet<String> = image.files.keys().cloned().collect();
         let fs = SimFs::from_image(image, self.fs_config.clone());
         fs.set_faults_enabled(false);
+        if let Some(subject) = &self.subject {
+            let faults: Vec<FaultRecord> = facts
+                .damage
+                .iter()
+                .chain(&facts.phase_faults)
+                .cloned()
+                .collect();
+            let recovered = CatchUnwind(Box::pin(subject.recover(
+                fs.clone(),
+                facts.phase,
+                &facts.model,
+                &faults,
+            )))
+            .await;
+            let verdict = recovered.unwrap_or_else(|message| {
+                subject.panicked(facts.phase, &faults, message)
+            });
+            return (verdict, read_ranges(&fs.take_trace(), &names));
+        }
         let hub = Hub::default();
         hub.lock().model = facts.model.clone();
         let crash_facts = facts.crash_facts(durable_checkpoint);

@@ -153,7 +153,7 @@ impl Checker {
                 &point.crash_point,
                 point.anchor_writes.clone(),
             );
-            let shape = Shape::of(&point.crash_point, rng.gen());
+            let shape = Shape::of(&point.crash_point, rng.gen(), self.garbage);
             for (state, spec) in shape
                 .states()
                 .take(SECOND_STATES_PER_POINT as usize)

@@ -24,7 +24,9 @@
 //! (the first half new, and the file ends there: its size update stopped inside the write, so
 //! a write that appends leaves the file ending part-way through it). A write of one sector can
 //! only be garbage (cutting it loses it whole, a state step 6 or 7 lists); a `SetLen` or empty
-//! write cannot tear.
+//! write cannot tear. On a disk that writes a byte whole or not at all (`crash.garbage = false`,
+//! what redb and SQLite assume) there is no garbage-sector tearing, and a one-sector write
+//! cannot tear.
 //!
 //! What is not enumerated: tearings other than those four, surviving writes landing out of
 //! issue order over each other (overlapping writes in a different order), namespace subsets
@@ -74,6 +76,9 @@ const TEARINGS_MULTI_SECTOR: &[Tearing] = &[
     Tearing::Cut,
 ];
 const TEARINGS_ONE_SECTOR: &[Tearing] = &[Tearing::GarbageSector];
+/// On a disk that writes a byte whole or not at all (`crash.garbage = false`): no garbage, so
+/// a one-sector write cannot tear.
+const TEARINGS_MULTI_SECTOR_WHOLE: &[Tearing] = &[Tearing::Prefix, Tearing::Suffix, Tearing::Cut];
 
 /// Which unsynced namespace operations a state applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,10 +107,14 @@ pub struct Shape {
     namespace_operations: usize,
     /// Seeds the sampled subsets and the garbage sectors of this point.
     seed: u64,
+    /// Torn sectors may hold garbage (the scenario's `crash.garbage`).
+    garbage: bool,
 }
 
 impl Shape {
-    pub fn of(point: &CrashPoint, seed: u64) -> Shape {
+    /// The shape of `point`; with `garbage` off, no tearing leaves a garbage sector (the
+    /// scenario's disk writes a byte whole or not at all).
+    pub fn of(point: &CrashPoint, seed: u64, garbage: bool) -> Shape {
         let sectors = point
             .pending
             .iter()
@@ -118,6 +127,7 @@ impl Shape {
             sectors,
             namespace_operations: point.namespace.len(),
             seed,
+            garbage,
         }
     }
 
@@ -126,10 +136,11 @@ impl Shape {
     }
 
     fn tearings(&self, write: usize) -> &'static [Tearing] {
-        match self.sectors[write] {
-            0 => &[],
-            1 => TEARINGS_ONE_SECTOR,
-            _ => TEARINGS_MULTI_SECTOR,
+        match (self.sectors[write], self.garbage) {
+            (0, _) | (1, false) => &[],
+            (1, true) => TEARINGS_ONE_SECTOR,
+            (_, true) => TEARINGS_MULTI_SECTOR,
+            (_, false) => TEARINGS_MULTI_SECTOR_WHOLE,
         }
     }
 
@@ -441,6 +452,7 @@ mod tests {
             sectors: sectors.to_vec(),
             namespace_operations,
             seed: 7,
+            garbage: true,
         }
     }
 
@@ -459,9 +471,24 @@ mod tests {
             (vec![1; 13], 0),
             (vec![0; 20], 3),
         ];
-        for (sectors, namespace_operations) in cases {
-            let shape = shape(&sectors, namespace_operations);
+        let garbage_either = cases
+            .iter()
+            .flat_map(|case| [(case.clone(), true), (case.clone(), false)]);
+        for ((sectors, namespace_operations), garbage) in garbage_either {
+            let shape = Shape {
+                garbage,
+                ..shape(&sectors, namespace_operations)
+            };
             let states: Vec<StateSpec> = shape.states().collect();
+            if !garbage {
+                assert!(
+                    states.iter().all(|state| !matches!(
+                        state.torn,
+                        Some((_, Tearing::GarbageSector))
+                    )),
+                    "a garbage sector on a disk without garbage for {sectors:?}"
+                );
+            }
             assert_eq!(
                 states.len() as u64,
                 shape.state_count(),

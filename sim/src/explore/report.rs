@@ -76,8 +76,16 @@ impl fmt::Display for ExplorationReport<'_> {
         writeln!(
             formatter,
             "explore {} ({}) seed {}",
-            recording.scenario.name, recording.scenario.engine.strategy, recording.seed
+            recording.scenario.name,
+            recording.scenario.strategy_label(),
+            recording.seed
         )?;
+        let dedicated = recording.scenario.subject.is_dedicated();
+        let where_recorded = if dedicated {
+            "in checkpoint windows"
+        } else {
+            "at disk calls that changed what a crash leaves"
+        };
         writeln!(
             formatter,
             "  workload          ran once: {} crashes, {} transactions, {} I/O ops",
@@ -85,7 +93,7 @@ impl fmt::Display for ExplorationReport<'_> {
         )?;
         writeln!(
             formatter,
-            "  crash points      {} explored of {} recorded in checkpoint windows; {} \
+            "  crash points      {} explored of {} recorded {where_recorded}; {} \
              enumerated completely, budget up to {} states a point",
             exploration.points,
             recording.points_recorded(),
@@ -102,14 +110,22 @@ impl fmt::Display for ExplorationReport<'_> {
             "  distinct states   {} ({} recoveries run)",
             exploration.distinct_states, exploration.recoveries
         )?;
-        writeln!(
-            formatter,
-            "  continued         {} recovered states went on ({} durable commits and a \
-             checkpoint each), {} second-crash states checked",
-            exploration.continued_states,
-            super::CONTINUATION_COMMITS,
-            exploration.second_states_checked
-        )?;
+        if dedicated {
+            writeln!(
+                formatter,
+                "  continued         {} recovered states went on ({} durable commits and a \
+                 checkpoint each), {} second-crash states checked",
+                exploration.continued_states,
+                super::CONTINUATION_COMMITS,
+                exploration.second_states_checked
+            )?;
+        } else {
+            writeln!(
+                formatter,
+                "  continued         none: going on past a recovery needs the engine's own \
+                 recovery outcomes (crashpoint only)"
+            )?;
+        }
         writeln!(
             formatter,
             "  excused           {} (corruption that injected damage explains)",
@@ -165,7 +181,7 @@ fn write_failure(
         formatter,
         "FAIL {} ({}) seed {} point {} state {}: {} {}: {}",
         recording.scenario.name,
-        recording.scenario.engine.strategy,
+        recording.scenario.strategy_label(),
         recording.seed,
         failure.point,
         failure.state,
@@ -175,18 +191,20 @@ fn write_failure(
     )?;
     writeln!(formatter, "  point: {}", failure.point_description)?;
     writeln!(formatter, "  state: {}", failure.state_description)?;
-    writeln!(
-        formatter,
-        "  replay: {}",
-        replay_command(
-            &recording.scenario.path,
-            recording.scenario.engine.strategy,
-            recording.seed,
-            failure.point,
-            failure.state,
-            recording.canary.as_deref()
-        )
-    )
+    let strategy = recording.scenario.engine.strategy;
+    let mut replay = replay_command(
+        &recording.scenario.path,
+        strategy,
+        recording.seed,
+        failure.point,
+        failure.state,
+        recording.canary.as_deref(),
+    );
+    if !recording.scenario.subject.is_dedicated() {
+        // Another subject's scenario has no strategy to name.
+        replay = replay.replace(&format!(" --strategy {strategy}"), "");
+    }
+    writeln!(formatter, "  replay: {replay}")
 }
 
 /// The report of one re-checked state.
@@ -204,7 +222,7 @@ impl fmt::Display for SingleStateReport<'_> {
             formatter,
             "explore {} ({}) seed {} point {} state {}",
             recording.scenario.name,
-            recording.scenario.engine.strategy,
+            recording.scenario.strategy_label(),
             recording.seed,
             self.point,
             self.state

@@ -17,6 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crashpoint::{Lsn, Write};
@@ -24,6 +25,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::engine::EngineSubject;
+use super::explore::PointLog;
 use super::oracle::{self, Judged, RecoveryFacts};
 use super::redb::RedbSubject;
 use super::{Promise, Setup, Subject, SubjectError, SubjectName};
@@ -56,8 +58,6 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
     });
     let refused = if options.schedule.is_some() || scenario.schedule.is_some() {
         Some("schedules (shrink, and replaying a shrunk case) need the crashpoint subject")
-    } else if options.record_crash_points {
-        Some("explore records crash points inside checkpoint windows: crashpoint subject only")
     } else {
         None
     };
@@ -75,14 +75,18 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
     runtime.set_time_limit(SIMULATED_TIME_LIMIT);
     // The disk in use, for the faults a panic may have followed.
     let disk: RefCell<Option<SimFs>> = RefCell::default();
+    let points = options
+        .record_crash_points
+        .then(|| Arc::new(PointLog::default()));
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runtime.block_on(async {
             match scenario.subject {
                 SubjectName::Redb => {
-                    simulate::<RedbSubject>(&scenario, seed, options, &run, &disk).await
+                    simulate::<RedbSubject>(&scenario, seed, options, &run, &disk, &points).await
                 }
                 SubjectName::Crashpoint | SubjectName::CrashpointSeam => {
-                    simulate::<EngineSubject>(&scenario, seed, options, &run, &disk).await
+                    simulate::<EngineSubject>(&scenario, seed, options, &run, &disk, &points)
+                        .await
                 }
             }
         })
@@ -93,6 +97,9 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
         .map(SimFs::faults)
         .unwrap_or_default();
     let mut run = run.into_inner();
+    if let Some(points) = &points {
+        run.points = points.take_points();
+    }
     run.outcome.failure = match result {
         Ok(Ok(())) => None,
         Ok(Err(failure)) => Some(failure),
@@ -141,6 +148,8 @@ struct Seed<'a> {
     model: Rc<RefCell<Model>>,
     /// The next commit's number in the model (its `Lsn`): it keeps growing across crashes.
     next_commit: Rc<Cell<u64>>,
+    /// With `record_crash_points` (explore): the crash points of every crash phase.
+    points: Option<Arc<PointLog>>,
 }
 
 impl Seed<'_> {
@@ -166,6 +175,7 @@ async fn simulate<S: Subject>(
     options: &SeedOptions,
     run: &RefCell<SeedRun>,
     disk: &RefCell<Option<SimFs>>,
+    points: &Option<Arc<PointLog>>,
 ) -> Result<(), Failure> {
     let context = Seed {
         scenario,
@@ -175,6 +185,7 @@ async fn simulate<S: Subject>(
         promise: scenario.subject.promise(),
         model: Rc::default(),
         next_commit: Rc::default(),
+        points: points.clone(),
     };
     if scenario.crash.mode == CrashMode::Step {
         return Err(configuration(format!(
@@ -196,6 +207,11 @@ async fn simulate<S: Subject>(
     for crash_index in 0..scenario.crashes_per_seed {
         fs.set_faults_enabled(true);
         let phase_start_io = fs.io_count();
+        if let Some(points) = &context.points {
+            points.start_phase(crash_index, &context.model.borrow());
+            fs.set_recorder(Some(points.recorder()));
+            fs.set_recording(true);
+        }
         let crash_after = match scenario.crash.mode {
             CrashMode::Io => {
                 fs.arm_crash_after_ops(crash_rng.gen_range(1..=scenario.crash.io_max.max(1)) as u64);
@@ -219,6 +235,13 @@ async fn simulate<S: Subject>(
             return Err(failure);
         }
         drop(phase);
+        if context.points.is_some() {
+            fs.set_recording(false);
+            fs.set_recorder(None);
+            // The history this phase's points index into, before recovery trims it.
+            let model = context.model.borrow().clone();
+            run.borrow_mut().phase_models.push(model);
+        }
         let crash_point = fs.crashed_at().expect("the phase ended with a crash");
         let broken: Vec<FaultRecord> = fs
             .faults()
@@ -364,6 +387,7 @@ struct Phase<S> {
     fs: SimFs,
     model: Rc<RefCell<Model>>,
     next_commit: Rc<Cell<u64>>,
+    points: Option<Arc<PointLog>>,
     /// One call on the subject at a time.
     turn: async_lock::Mutex<()>,
     stop: Cell<bool>,
@@ -391,6 +415,7 @@ async fn run_phase<S: Subject>(
         fs: fs.clone(),
         model: context.model.clone(),
         next_commit: context.next_commit.clone(),
+        points: context.points.clone(),
         turn: async_lock::Mutex::new(()),
         stop: Cell::new(false),
         clients_done: Cell::new(0),
@@ -455,6 +480,15 @@ async fn run_phase<S: Subject>(
     phase
 }
 
+impl<S> Phase<S> {
+    /// Tells the crash-point log (explore) what the model now holds.
+    fn model_changed(&self) {
+        if let Some(points) = &self.points {
+            points.model_changed(&self.model.borrow());
+        }
+    }
+}
+
 struct Client<S> {
     phase: Rc<Phase<S>>,
     workload: crate::scenario::Workload,
@@ -511,11 +545,13 @@ impl<S: Subject> Client<S> {
             .model
             .borrow_mut()
             .record_commit(lsn, Lsn(lsn.0 + 1), &writes);
+        phase.model_changed();
         match phase.subject.commit(&writes).await {
             Ok(acknowledged) => {
                 phase.transactions.set(phase.transactions.get() + 1);
                 if acknowledged.durable {
                     phase.model.borrow_mut().acknowledged_durable.insert(lsn);
+                    phase.model_changed();
                 }
                 Ok(())
             }

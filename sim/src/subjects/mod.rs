@@ -20,6 +20,7 @@
 
 pub mod driver;
 pub mod engine;
+pub mod explore;
 pub mod oracle;
 pub mod redb;
 
