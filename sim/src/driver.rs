@@ -355,6 +355,7 @@ async fn run_phase(phase: Phase<'_>) -> Rc<PhaseFlags> {
             ),
             fs: phase.fs.clone(),
             hub: phase.hub.clone(),
+            crash_index: phase.crash_index,
         },
     )));
     if scenario.engine.sync_mode == crate::scenario::SyncModeName::Periodic {

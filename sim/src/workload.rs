@@ -367,19 +367,45 @@ pub struct Checkpointer {
     pub rng: ChaCha8Rng,
     pub fs: SimFs,
     pub hub: Hub,
+    /// The crash phase this runs in (None in the quiet phase), for the failures it reports.
+    pub crash_index: Option<u32>,
 }
 
 /// Runs checkpoints until the clients are done: each poll, a forced one
 /// (`request_checkpoint`, now and then, so every crash step gets reached and the promise of
 /// a resolved request is checked), else whichever trigger is due.
 pub async fn checkpointer(mut task: Checkpointer) {
+    let mut forced = 0u64;
     while task.flags.clients_done.get() < task.clients && !task.flags.stop.get() {
         madsim::time::sleep(task.poll_interval).await;
         let result = if task.rng.gen_bool(task.forced_ratio.clamp(0.0, 1.0)) {
-            let result = task.engine.request_checkpoint().await;
+            // `checkpoint` and `request_checkpoint` make one promise under two names: they
+            // take turns, so both are held to it.
+            forced += 1;
+            let result = if forced % 2 == 0 {
+                task.engine.checkpoint().await
+            } else {
+                task.engine.request_checkpoint().await
+            };
             if let Ok(count) = result {
                 let mut hub = task.hub.lock();
                 hub.forced_durable = hub.forced_durable.max(count);
+                // The count is the checkpoint it made durable: the one whose anchor was
+                // written last (checkpoints run one at a time; after a recovery fell back to an
+                // older checkpoint, counts start again from there). A count that names another
+                // would make the promise checked at the next crash a different one.
+                let written = hub.anchor_writes.last().map_or(0, |write| write.checkpoint);
+                if count != written {
+                    drop(hub);
+                    task.hub.fail(Failure {
+                        kind: FailureKind::StaleCheckpoint,
+                        crash_index: task.crash_index,
+                        message: format!(
+                            "a forced checkpoint resolved Ok as checkpoint {count}, but the \
+                             last anchor written is checkpoint {written}'s"
+                        ),
+                    });
+                }
             }
             result.map(Some)
         } else {

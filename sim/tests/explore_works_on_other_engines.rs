@@ -26,7 +26,10 @@ fn redb_seeds_explore_without_failures() {
         assert!(recording.points() > 10, "{name}: too few crash points");
         let exploration = explore(&recording, 5_000, 0);
         assert!(exploration.states_checked >= 5_000, "{name}");
-        assert!(exploration.recoveries > 10, "{name}: every verdict was cached");
+        assert!(
+            exploration.recoveries > 10,
+            "{name}: every verdict was cached"
+        );
         assert_eq!(
             exploration.failed_states,
             0,
@@ -59,7 +62,10 @@ fn a_disk_without_garbage_tears_into_old_and_new_sectors_only() {
             );
         }
     }
-    assert!(torn > 0, "no torn state among the first states of 40 points");
+    assert!(
+        torn > 0,
+        "no torn state among the first states of 40 points"
+    );
 }
 
 /// Our engine through the generic seam, crashing inside its work with torn writes.

@@ -400,9 +400,8 @@ impl Checker {
                 &faults,
             )))
             .await;
-            let verdict = recovered.unwrap_or_else(|message| {
-                subject.panicked(facts.phase, &faults, message)
-            });
+            let verdict =
+                recovered.unwrap_or_else(|message| subject.panicked(facts.phase, &faults, message));
             return (verdict, read_ranges(&fs.take_trace(), &names));
         }
         let hub = Hub::default();

@@ -482,10 +482,9 @@ mod tests {
             let states: Vec<StateSpec> = shape.states().collect();
             if !garbage {
                 assert!(
-                    states.iter().all(|state| !matches!(
-                        state.torn,
-                        Some((_, Tearing::GarbageSector))
-                    )),
+                    states
+                        .iter()
+                        .all(|state| !matches!(state.torn, Some((_, Tearing::GarbageSector)))),
                     "a garbage sector on a disk without garbage for {sectors:?}"
                 );
             }

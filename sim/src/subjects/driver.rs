@@ -85,8 +85,7 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
                     simulate::<RedbSubject>(&scenario, seed, options, &run, &disk, &points).await
                 }
                 SubjectName::Crashpoint | SubjectName::CrashpointSeam => {
-                    simulate::<EngineSubject>(&scenario, seed, options, &run, &disk, &points)
-                        .await
+                    simulate::<EngineSubject>(&scenario, seed, options, &run, &disk, &points).await
                 }
             }
         })

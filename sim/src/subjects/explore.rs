@@ -73,13 +73,11 @@ impl Footprint {
         self.pending == other.pending
             && self.namespace == other.namespace
             && self.files.len() == other.files.len()
-            && self
-                .files
-                .iter()
-                .zip(&other.files)
-                .all(|((name, bytes), (other_name, other_bytes))| {
+            && self.files.iter().zip(&other.files).all(
+                |((name, bytes), (other_name, other_bytes))| {
                     name == other_name && Arc::ptr_eq(bytes, other_bytes)
-                })
+                },
+            )
     }
 }
 
