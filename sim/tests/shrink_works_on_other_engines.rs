@@ -1,0 +1,203 @@
+//! `shrink` and schedule replay work through the subject seam, not only on the dedicated
+//! driver: a redb failure shrinks to a smaller case that still fails the same way, and a
+//! recorded schedule replays its run. Needs the `canary` feature (the failure is redb's planted
+//! bug, `redb-skip-sync`).
+#![cfg(feature = "canary")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use crashpoint_sim::driver::{run_seed, run_seed_full, SeedOptions};
+use crashpoint_sim::scenario::Scenario;
+use crashpoint_sim::schedule::Schedule;
+use crashpoint_sim::shrink::{shrink, write_case};
+use crashpoint_sim::subjects::redb::RedbCanary;
+
+/// Replays one shrink may spend here: enough to cut the case well down, few enough for CI.
+const SHRINK_RUNS: usize = 600;
+
+fn scenarios_directory() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+fn canary_options() -> SeedOptions {
+    SeedOptions {
+        canary: Some(RedbCanary::SkipSync.name().to_string()),
+        ..SeedOptions::default()
+    }
+}
+
+/// Client operations of a schedule, reads included, in every phase and the quiet one.
+fn operations(schedule: &Schedule) -> usize {
+    let size = schedule.size();
+    size.transactions + size.reads
+}
+
+/// Runs the shipped binary's `replay` on a written case, as a reader would; returns its exit
+/// code and output.
+fn replay_with_the_binary(path: &Path, seed: u64) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_crashpoint"))
+        .args(["replay", "--scenario"])
+        .arg(path)
+        .args(["--seed", &seed.to_string()])
+        .args(["--canary", RedbCanary::SkipSync.name()])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+#[test]
+fn a_redb_canary_failure_shrinks_to_a_smaller_case_that_replays() {
+    // Proves shrink runs on redb: a failing seed's recorded schedule loses operations, the
+    // shrunk schedule fails with the same kind of check, and the written case replays that
+    // failure both through the library and through `crashpoint replay`.
+    let scenario = Scenario::resolve("redb-torn-writes", &scenarios_directory()).unwrap();
+    let options = canary_options();
+    let seed = (0..20)
+        .find(|&seed| run_seed(&scenario, seed, &options).failure.is_some())
+        .expect("redb-skip-sync fails a redb-torn-writes seed within 20");
+    let shrunk = shrink(&scenario, seed, options.canary.clone(), SHRINK_RUNS).expect("shrinks");
+    println!(
+        "redb-skip-sync, redb-torn-writes seed {seed}: {}: operations {} -> {}, phases {} -> {}, \
+         I/O ops {} -> {} ({} replays)",
+        shrunk.failure.kind.name(),
+        shrunk.before.transactions + shrunk.before.reads,
+        operations(&shrunk.schedule),
+        shrunk.before.phases,
+        shrunk.after.phases,
+        shrunk.io_before,
+        shrunk.io_after,
+        shrunk.runs
+    );
+    assert!(
+        operations(&shrunk.schedule) < shrunk.before.transactions + shrunk.before.reads,
+        "nothing was removed: {:?} -> {:?}",
+        shrunk.before,
+        shrunk.after
+    );
+    let replayed = run_seed(
+        &scenario,
+        seed,
+        &SeedOptions {
+            schedule: Some(Arc::new(shrunk.schedule.clone())),
+            ..canary_options()
+        },
+    );
+    assert_eq!(
+        replayed.failure.map(|failure| failure.kind),
+        Some(shrunk.failure.kind),
+        "the shrunk schedule does not fail the same way"
+    );
+
+    let out = std::env::temp_dir().join(format!("crashpoint-shrink-redb-{}", std::process::id()));
+    let path = write_case(
+        &scenario,
+        seed,
+        Some(RedbCanary::SkipSync.name()),
+        &shrunk,
+        &out,
+    )
+    .expect("writes the case");
+    let written = Scenario::load(&path).expect("the shrunk scenario loads");
+    assert_eq!(written.subject, scenario.subject);
+    let from_file = run_seed(&written, seed, &canary_options());
+    assert_eq!(
+        from_file.failure.map(|failure| failure.kind),
+        Some(shrunk.failure.kind),
+        "the written case does not replay its failure"
+    );
+    let (code, output) = replay_with_the_binary(&path, seed);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains(shrunk.failure.kind.name()), "{output}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Our engine through the generic seam, crashing inside its work with torn writes.
+const ENGINE_THROUGH_THE_SEAM: &str = r#"
+subject = "crashpoint-seam"
+crashes_per_seed = 2
+
+[workload]
+keys = 200
+
+[engine]
+cache_pages = 16
+page_size_bytes = 512
+
+[faults]
+sector_size_bytes = 128
+
+[crash]
+mode = "io"
+io_max = 200
+torn = 0.6
+survive = 0.2
+vanish = 0.2
+"#;
+
+#[test]
+fn a_recorded_subject_schedule_replays_its_run() {
+    // Proves record and replay agree through the seam: a passing seed of redb (crashes at a
+    // disk call, and at a random time) and of our engine through the seam, run again from the
+    // schedule it recorded, ends in the same final state after the same I/O, crashes and
+    // recoveries.
+    let seam = Scenario::parse(ENGINE_THROUGH_THE_SEAM, Path::new("seam.toml")).unwrap();
+    let scenarios = [
+        Scenario::resolve("redb-torn-writes", &scenarios_directory()).unwrap(),
+        Scenario::resolve("redb-smoke", &scenarios_directory()).unwrap(),
+        seam,
+    ];
+    for scenario in &scenarios {
+        for seed in 0..2 {
+            let recording = SeedOptions {
+                record_schedule: true,
+                ..SeedOptions::default()
+            };
+            let recorded = run_seed_full(scenario, seed, &recording);
+            let name = &scenario.name;
+            assert!(
+                recorded.outcome.failure.is_none(),
+                "{name} seed {seed}: {:?}",
+                recorded.outcome.failure
+            );
+            let schedule = recorded.schedule.expect("the run recorded its schedule");
+            assert_eq!(schedule.phases.len() as u32, scenario.crashes_per_seed);
+            assert!(operations(&schedule) > 0, "{name} seed {seed}: no operations");
+            let replaying = SeedOptions {
+                schedule: Some(Arc::new(schedule)),
+                ..SeedOptions::default()
+            };
+            let replayed = run_seed(scenario, seed, &replaying);
+            assert!(replayed.failure.is_none(), "{name} seed {seed}: {replayed:?}");
+            assert_ne!(recorded.outcome.final_state_digest, 0);
+            assert_eq!(
+                replayed.final_state_digest, recorded.outcome.final_state_digest,
+                "{name} seed {seed}: the replay ended in another state"
+            );
+            assert_eq!(
+                (
+                    replayed.io_ops,
+                    replayed.trace_digest,
+                    replayed.crashes,
+                    replayed.recoveries,
+                    replayed.transactions
+                ),
+                (
+                    recorded.outcome.io_ops,
+                    recorded.outcome.trace_digest,
+                    recorded.outcome.crashes,
+                    recorded.outcome.recoveries,
+                    recorded.outcome.transactions
+                ),
+                "{name} seed {seed}: the replay ran differently"
+            );
+        }
+    }
+}
