@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use crashpoint_sim::driver::{run_seed, run_seed_full, SeedOptions};
+use crashpoint_sim::outcome::SeedOutcome;
 use crashpoint_sim::scenario::Scenario;
 use crashpoint_sim::schedule::Schedule;
 use crashpoint_sim::shrink::{shrink, write_case};
@@ -142,20 +143,35 @@ survive = 0.2
 vanish = 0.2
 "#;
 
+/// Runs `schedule` on a seed of `scenario`, with no canary.
+fn replay(scenario: &Scenario, seed: u64, schedule: Schedule) -> SeedOutcome {
+    let options = SeedOptions {
+        schedule: Some(Arc::new(schedule)),
+        ..SeedOptions::default()
+    };
+    run_seed(scenario, seed, &options)
+}
+
 #[test]
 fn a_recorded_subject_schedule_replays_its_run() {
     // Proves record and replay agree through the seam: a passing seed of redb (crashes at a
-    // disk call, and at a random time) and of our engine through the seam, run again from the
-    // schedule it recorded, ends in the same final state after the same I/O, crashes and
-    // recoveries.
+    // disk call and at a random time, with write errors and with bit rot injected by disk
+    // call) and of our engine through the seam, run again from the schedule it recorded, gives
+    // the same outcome: the same final state after the same I/O, faults, crashes and checks.
     let seam = Scenario::parse(ENGINE_THROUGH_THE_SEAM, Path::new("seam.toml")).unwrap();
-    let scenarios = [
-        Scenario::resolve("redb-torn-writes", &scenarios_directory()).unwrap(),
-        Scenario::resolve("redb-smoke", &scenarios_directory()).unwrap(),
-        seam,
-    ];
+    let mut scenarios: Vec<Scenario> = [
+        "redb-torn-writes",
+        "redb-smoke",
+        "redb-write-errors",
+        "redb-bit-rot",
+    ]
+    .iter()
+    .map(|name| Scenario::resolve(name, &scenarios_directory()).unwrap())
+    .collect();
+    scenarios.push(seam);
+    let mut faults_replayed = 0;
     for scenario in &scenarios {
-        for seed in 0..2 {
+        for seed in 0..3 {
             let recording = SeedOptions {
                 record_schedule: true,
                 ..SeedOptions::default()
@@ -168,36 +184,46 @@ fn a_recorded_subject_schedule_replays_its_run() {
                 recorded.outcome.failure
             );
             let schedule = recorded.schedule.expect("the run recorded its schedule");
-            assert_eq!(schedule.phases.len() as u32, scenario.crashes_per_seed);
-            assert!(operations(&schedule) > 0, "{name} seed {seed}: no operations");
-            let replaying = SeedOptions {
-                schedule: Some(Arc::new(schedule)),
-                ..SeedOptions::default()
-            };
-            let replayed = run_seed(scenario, seed, &replaying);
-            assert!(replayed.failure.is_none(), "{name} seed {seed}: {replayed:?}");
-            assert_ne!(recorded.outcome.final_state_digest, 0);
+            assert!(!schedule.phases.is_empty() && operations(&schedule) > 0);
+            faults_replayed += schedule.size().faults;
+            let replayed = replay(scenario, seed, schedule.clone());
             assert_eq!(
-                replayed.final_state_digest, recorded.outcome.final_state_digest,
-                "{name} seed {seed}: the replay ended in another state"
-            );
-            assert_eq!(
-                (
-                    replayed.io_ops,
-                    replayed.trace_digest,
-                    replayed.crashes,
-                    replayed.recoveries,
-                    replayed.transactions
-                ),
-                (
-                    recorded.outcome.io_ops,
-                    recorded.outcome.trace_digest,
-                    recorded.outcome.crashes,
-                    recorded.outcome.recoveries,
-                    recorded.outcome.transactions
-                ),
+                replayed, recorded.outcome,
                 "{name} seed {seed}: the replay ran differently"
             );
+            // The replay follows the schedule rather than drawing again: without the quiet
+            // phase's commits it runs none of them, and without the planned faults, none of
+            // those.
+            let quiet_commits = Schedule {
+                phases: Vec::new(),
+                quiet: schedule.quiet.clone(),
+            }
+            .size()
+            .transactions as u64;
+            assert!(quiet_commits > 0);
+            let mut quiet_removed = schedule.clone();
+            quiet_removed.quiet.clear();
+            assert_eq!(
+                replay(scenario, seed, quiet_removed).transactions,
+                recorded.outcome.transactions - quiet_commits,
+                "{name} seed {seed}: the quiet phase did not follow the schedule"
+            );
+            let planned_kinds: Vec<String> = schedule
+                .phases
+                .iter()
+                .flat_map(|phase| phase.faults.iter().chain(&phase.recovery_faults))
+                .map(|fault| fault.kind.clone())
+                .collect();
+            let mut faults_removed = schedule;
+            for phase in &mut faults_removed.phases {
+                phase.faults.clear();
+                phase.recovery_faults.clear();
+            }
+            let without = replay(scenario, seed, faults_removed);
+            for kind in &planned_kinds {
+                assert_eq!(without.faults.get(kind), None, "{name} seed {seed}: {kind}");
+            }
         }
     }
+    assert!(faults_replayed > 0, "no seed recorded a fault to replay");
 }
