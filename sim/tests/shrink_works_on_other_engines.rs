@@ -227,3 +227,61 @@ fn a_recorded_subject_schedule_replays_its_run() {
     }
     assert!(faults_replayed > 0, "no seed recorded a fault to replay");
 }
+
+/// redb-torn-writes with torn sectors that may hold garbage: redb refuses a database whose
+/// header a crash tore (`redb_findings.rs`), a failure that needs the crash on the header's
+/// write.
+const TORN_WITH_GARBAGE: &str = r#"
+subject = "redb"
+default = false
+crashes_per_seed = 3
+
+[workload]
+keys = 200
+
+[faults]
+sector_size_bytes = 128
+
+[crash]
+mode = "io"
+io_max = 200
+survive = 0.2
+vanish = 0.2
+torn = 0.6
+garbage = true
+"#;
+
+#[test]
+fn a_torn_redb_header_shrinks_to_one_commit() {
+    // Proves shrink follows a subject's crash when removed commits move it: each commit
+    // removed before an `io` crash moves the header's write by all of that commit's disk
+    // calls, and the search finds the header again, so the finding shrinks to a single commit
+    // (moving the crash by one or two calls only, as inside a checkpoint window, kept 23 of
+    // 24).
+    let scenario = Scenario::parse(TORN_WITH_GARBAGE, Path::new("redb-torn-garbage.toml")).unwrap();
+    let seed = 0;
+    let shrunk = shrink(&scenario, seed, None, 2000).expect("seed 0 fails and shrinks");
+    println!(
+        "redb torn header, seed {seed}: {}: transactions {} -> {}, I/O ops {} -> {} ({} replays)",
+        shrunk.failure.kind.name(),
+        shrunk.before.transactions,
+        shrunk.after.transactions,
+        shrunk.io_before,
+        shrunk.io_after,
+        shrunk.runs
+    );
+    assert!(shrunk.before.transactions > 10);
+    assert!(shrunk.after.transactions <= 2, "{:?}", shrunk.after);
+    let replayed = run_seed(
+        &scenario,
+        seed,
+        &SeedOptions {
+            schedule: Some(Arc::new(shrunk.schedule)),
+            ..SeedOptions::default()
+        },
+    );
+    assert_eq!(
+        replayed.failure.map(|failure| failure.kind),
+        Some(shrunk.failure.kind)
+    );
+}
