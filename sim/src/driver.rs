@@ -16,7 +16,9 @@ use crashpoint::{Canary, Engine, Options};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::fs::{CrashPoint, DiskImage, FaultRecord, FaultScope, FsConfig, SimFs, TraceEvent};
+use crate::fs::{
+    CrashDecisions, CrashPoint, DiskImage, FaultRecord, FaultScope, FsConfig, SimFs, TraceEvent,
+};
 use crate::hub::{now_nanos, CrashTarget, Hub, RecordedPoint, SimClock, TimelineEvent};
 use crate::model::{digest, Model};
 use crate::oracle::{self, CrashFacts, Verdict};
@@ -93,30 +95,10 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
         return crate::subjects::driver::run_seed_full(scenario, seed, options);
     }
     let scenario = scenario.for_seed(seed);
-    let mut options = options.clone();
-    if let (None, Some(path)) = (&options.schedule, &scenario.schedule) {
-        match Schedule::load(path) {
-            Ok(schedule) => options.schedule = Some(std::sync::Arc::new(schedule)),
-            Err(message) => {
-                let failure = Failure {
-                    kind: FailureKind::RecoveryError,
-                    crash_index: None,
-                    message,
-                };
-                let outcome = SeedOutcome {
-                    scenario: scenario.name.clone(),
-                    strategy: scenario.engine.strategy.name().to_string(),
-                    seed,
-                    failure: Some(failure),
-                    ..SeedOutcome::default()
-                };
-                return SeedRun {
-                    outcome,
-                    ..SeedRun::default()
-                };
-            }
-        }
-    }
+    let options = match with_scenario_schedule(&scenario, seed, options) {
+        Ok(options) => options,
+        Err(refused) => return *refused,
+    };
     let options = &options;
     let run = RefCell::new(SeedRun {
         outcome: SeedOutcome {
@@ -143,6 +125,44 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
     };
     run.outcome.failure = failure;
     run
+}
+
+/// `options` with the scenario's `schedule` file loaded, unless the options carry a schedule
+/// already (shrink's candidates do). A file that does not load ends the seed before it runs:
+/// the error is the run, as a configuration failure.
+pub(crate) fn with_scenario_schedule(
+    scenario: &Scenario,
+    seed: u64,
+    options: &SeedOptions,
+) -> Result<SeedOptions, Box<SeedRun>> {
+    let mut options = options.clone();
+    let (None, Some(path)) = (&options.schedule, &scenario.schedule) else {
+        return Ok(options);
+    };
+    match Schedule::load(path) {
+        Ok(schedule) => {
+            options.schedule = Some(std::sync::Arc::new(schedule));
+            Ok(options)
+        }
+        Err(message) => {
+            let failure = Failure {
+                kind: FailureKind::RecoveryError,
+                crash_index: None,
+                message,
+            };
+            let outcome = SeedOutcome {
+                scenario: scenario.name.clone(),
+                strategy: scenario.strategy_label().to_string(),
+                seed,
+                failure: Some(failure),
+                ..SeedOutcome::default()
+            };
+            Err(Box::new(SeedRun {
+                outcome,
+                ..SeedRun::default()
+            }))
+        }
+    }
 }
 
 /// A panic out of a seed's runtime as a failure: madsim's time limit and deadlock reports are
@@ -520,16 +540,8 @@ async fn simulate(
         run.borrow_mut().outcome.transactions += flags.transactions.get();
         let failure = hub.lock().failure.take();
         if let Some(failure) = failure {
-            record_phase(
-                run,
-                hub,
-                &fs,
-                phase_record,
-                None,
-                phase_start_io,
-                phase_number,
-                clients,
-            );
+            let operations = take_recorded_operations(hub, phase_number, clients);
+            record_phase(run, &fs, phase_record, None, phase_start_io, operations);
             absorb_fs(run, &fs, phase_number, &mut damage);
             return Err(failure);
         }
@@ -558,59 +570,26 @@ async fn simulate(
         absorb_fs(run, &fs, phase_number, &mut damage);
         drop(engine);
 
-        let random = |crash_rng: &mut ChaCha8Rng, cut_rng: &mut ChaCha8Rng| {
-            let mut decisions = crash_point.random_decisions(crash_rng, &scenario.crash.fates);
-            crash_point.random_cuts(&mut decisions, cut_rng, &scenario.crash.fates);
-            decisions
-        };
-        let decisions = match planned.map(|planned| &planned.fates) {
-            Some(Fates::AllVanish) => crash_point.all_vanish(),
-            Some(Fates::AllSurvive) => crash_point.all_survive(),
-            Some(fates) => fates
-                .decisions(&crash_point)
-                .unwrap_or_else(|| random(&mut crash_rng, &mut cut_rng)),
-            None => random(&mut crash_rng, &mut cut_rng),
-        };
+        let decisions = crash_decisions(
+            scenario,
+            planned,
+            &crash_point,
+            &mut crash_rng,
+            &mut cut_rng,
+        );
         let (mut image, mut crash_faults) = crash_point.materialize(&decisions);
+        let operations = take_recorded_operations(hub, phase_number, clients);
         record_phase(
             run,
-            hub,
             &fs,
             phase_record,
             Some((&decisions, &crash_point, &image)),
             phase_start_io,
-            phase_number,
-            clients,
+            operations,
         );
-        // Planned damage is rot pinned to the disk: it damages durable data like any rot, at
-        // the bytes it landed on.
-        for pinned in planned.map_or(&[][..], |planned| &planned.damage) {
-            let Some((file, flips)) = pinned.apply(&mut image) else {
-                continue;
-            };
-            let shown: Vec<String> = flips
-                .iter()
-                .map(|(offset, mask)| format!("{offset}^{mask:#04x}"))
-                .collect();
-            let rot = FaultRecord {
-                index: 0,
-                kind: crate::fs::FaultKind::BitRot,
-                file,
-                offset: flips.first().map_or(0, |flip| flip.0),
-                len: flips.len() as u64,
-                detail: format!(
-                    "planned damage before recovery ({}): flipped bits at {}",
-                    pinned.describe(),
-                    shown.join(", ")
-                ),
-                damaged: flips
-                    .iter()
-                    .map(|&(offset, _)| (offset, offset + 1))
-                    .collect(),
-            };
-            damage.push(rot.clone());
-            crash_faults.push(rot);
-        }
+        let rot = apply_planned_damage(planned, &mut image);
+        damage.extend(rot.iter().cloned());
+        crash_faults.extend(rot);
         {
             let mut run = run.borrow_mut();
             run.outcome.crashes += 1;
@@ -625,9 +604,6 @@ async fn simulate(
         }
         let cause = hub.lock().crash_cause.clone().unwrap_or_default();
         tracing::info!(crash_index, cause, image = image.digest(), "crash");
-        for pinned in planned.map_or(&[][..], |planned| &planned.damage) {
-            tracing::info!(damage = %pinned.describe(), "bit rot pinned to the crash image");
-        }
 
         let durable_checkpoint =
             oracle::durable_checkpoint(&hub.lock().anchor_writes, &[&durable_image, &image]);
@@ -738,15 +714,7 @@ async fn recover_and_judge(
         oracle::recover_and_check(fs.clone(), context.engine_options.clone(), hub, &facts).await;
     run.borrow_mut().outcome.states_checked += 1;
     if let (Some(image), Some(_)) = (&crash_image, check.crash_index) {
-        let faults = planned_faults(&fs.faults(), Some(image), false);
-        if let Some(last) = run
-            .borrow_mut()
-            .schedule
-            .as_mut()
-            .and_then(|schedule| schedule.phases.last_mut())
-        {
-            last.recovery_faults = faults;
-        }
+        record_recovery_faults(run, &fs, image);
     }
     let phase = check.disk_phase - 1;
     note_check(hub, phase, &verdict);
@@ -782,19 +750,76 @@ async fn recover_and_judge(
     }
 }
 
+/// The fates of the unsynced writes at a crash: the planned phase's, when it plans them (refit
+/// to `point` if work was removed), else drawn from the seed's crash and cut streams.
+pub(crate) fn crash_decisions(
+    scenario: &Scenario,
+    planned: Option<&PhaseSchedule>,
+    point: &CrashPoint,
+    crash_rng: &mut ChaCha8Rng,
+    cut_rng: &mut ChaCha8Rng,
+) -> CrashDecisions {
+    let mut random = || {
+        let mut decisions = point.random_decisions(crash_rng, &scenario.crash.fates);
+        point.random_cuts(&mut decisions, cut_rng, &scenario.crash.fates);
+        decisions
+    };
+    match planned.map(|planned| &planned.fates) {
+        Some(Fates::AllVanish) => point.all_vanish(),
+        Some(Fates::AllSurvive) => point.all_survive(),
+        Some(fates) => fates.decisions(point).unwrap_or_else(random),
+        None => random(),
+    }
+}
+
+/// Applies the planned phase's damage to its crash image and returns it as bit-rot faults.
+/// Planned damage is rot pinned to the disk: it damages durable data like any rot, at the
+/// bytes it landed on, so the caller counts it as damage at rest.
+pub(crate) fn apply_planned_damage(
+    planned: Option<&PhaseSchedule>,
+    image: &mut DiskImage,
+) -> Vec<FaultRecord> {
+    let mut rot = Vec::new();
+    for pinned in planned.map_or(&[][..], |planned| &planned.damage) {
+        let Some((file, flips)) = pinned.apply(image) else {
+            continue;
+        };
+        tracing::info!(damage = %pinned.describe(), "bit rot pinned to the crash image");
+        let shown: Vec<String> = flips
+            .iter()
+            .map(|(offset, mask)| format!("{offset}^{mask:#04x}"))
+            .collect();
+        rot.push(FaultRecord {
+            index: 0,
+            kind: crate::fs::FaultKind::BitRot,
+            file,
+            offset: flips.first().map_or(0, |flip| flip.0),
+            len: flips.len() as u64,
+            detail: format!(
+                "planned damage before recovery ({}): flipped bits at {}",
+                pinned.describe(),
+                shown.join(", ")
+            ),
+            damaged: flips
+                .iter()
+                .map(|&(offset, _)| (offset, offset + 1))
+                .collect(),
+        });
+    }
+    rot
+}
+
 /// Completes the recorded schedule entry of a crash phase: its faults (those after
 /// `phase_start_io`, the calls before it being the recovery that made the disk), rot pinned to
-/// the log record it hit in the crash `image`, the crash decisions and the clients' operations.
-#[allow(clippy::too_many_arguments)]
-fn record_phase(
+/// the log record it hit in the crash `image`, the crash decisions and the clients' operations
+/// (one list per client, in client order).
+pub(crate) fn record_phase(
     run: &RefCell<SeedRun>,
-    hub: &Hub,
     fs: &SimFs,
     record: Option<PhaseSchedule>,
-    crash: Option<(&crate::fs::CrashDecisions, &CrashPoint, &DiskImage)>,
+    crash: Option<(&CrashDecisions, &CrashPoint, &DiskImage)>,
     phase_start_io: u64,
-    phase: u32,
-    clients: u32,
+    operations: Vec<Vec<Operation>>,
 ) {
     let Some(mut record) = record else { return };
     record.fates = crash.map_or(Fates::Random, |(decisions, point, _)| {
@@ -806,9 +831,24 @@ fn record_phase(
         .filter(|fault| fault.index > phase_start_io)
         .collect();
     record.faults = planned_faults(&faults, crash.map(|(_, _, image)| image), true);
-    record.clients = take_recorded_operations(hub, phase, clients);
+    record.clients = operations;
     if let Some(schedule) = run.borrow_mut().schedule.as_mut() {
         schedule.phases.push(record);
+    }
+}
+
+/// Records the faults the recovery after the last recorded phase's crash met on its disk
+/// `fs`, rot pinned to the log record it hit in the crash `image`: a replay injects exactly
+/// these there.
+pub(crate) fn record_recovery_faults(run: &RefCell<SeedRun>, fs: &SimFs, image: &DiskImage) {
+    let faults = planned_faults(&fs.faults(), Some(image), false);
+    if let Some(last) = run
+        .borrow_mut()
+        .schedule
+        .as_mut()
+        .and_then(|schedule| schedule.phases.last_mut())
+    {
+        last.recovery_faults = faults;
     }
 }
 
@@ -826,7 +866,9 @@ fn take_recorded_operations(hub: &Hub, phase: u32, clients: u32) -> Vec<Vec<Oper
 }
 
 /// The crash trigger and time a planned crash stands for.
-fn planned_target(crash: &PlannedCrash) -> Result<(CrashTarget, Option<Duration>), String> {
+pub(crate) fn planned_target(
+    crash: &PlannedCrash,
+) -> Result<(CrashTarget, Option<Duration>), String> {
     Ok(match crash {
         PlannedCrash::Step { name, skip, then } => {
             if !crashpoint::Strategy::all_step_names().contains(&name.as_str()) {
@@ -856,7 +898,7 @@ fn planned_target(crash: &PlannedCrash) -> Result<(CrashTarget, Option<Duration>
     })
 }
 
-fn planned_crash(target: &CrashTarget, crash_after: Option<Duration>) -> PlannedCrash {
+pub(crate) fn planned_crash(target: &CrashTarget, crash_after: Option<Duration>) -> PlannedCrash {
     match (target, crash_after) {
         (CrashTarget::Step { name, skip, then }, _) => PlannedCrash::Step {
             name: name.clone(),

@@ -259,7 +259,9 @@ pub enum PlannedCrash {
         #[serde(default, skip_serializing_if = "is_zero")]
         then: u32,
     },
-    /// After the `operations`-th I/O call inside a checkpoint window.
+    /// After the `operations`-th I/O call inside a checkpoint window; for a subject other than
+    /// crashpoint (which reports no checkpoint windows), after the phase's `operations`-th
+    /// disk call.
     Io { operations: u64 },
     /// At a simulated time into the phase.
     Time { after_us: u64 },

@@ -23,6 +23,13 @@
 //! by file from the last write back, so the log's tail keeps its tear; and a removal that
 //! stops the failure is retried with the last crash a call or two earlier or later in its
 //! checkpoint window, where the log write is still unsynced.
+//!
+//! Any subject shrinks, not only crashpoint: the seam's driver ([`crate::subjects::driver`])
+//! records and replays the same schedule. Its `io` crash counts every disk call of the phase,
+//! so a removed commit moves it by all of that commit's calls, and a removal that loses the
+//! failure is retried with the crash up to eight calls either way. A subject reports no
+//! checkpoint steps, so the step simplifications find nothing to act on there, and rot stays
+//! pinned to file offsets unless the subject keeps crashpoint's log.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -88,6 +95,10 @@ const RECORD_RETARGETS: u32 = 4;
 /// Where a crash at an I/O call inside a checkpoint window is tried instead, when a removal
 /// stops the failure.
 const CRASH_SHIFTS: [i64; 4] = [-1, 1, -2, 2];
+/// The same for a subject other than crashpoint, whose `io` crash counts every disk call of
+/// the phase: a removed commit moves it by all of that commit's calls (redb makes five to
+/// eight), not by the one or two a checkpoint window's calls move.
+const SUBJECT_CRASH_SHIFTS: [i64; 16] = [-1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6, -7, 7, -8, 8];
 
 impl Search<'_> {
     /// Replays `schedule` (with its trace when asked); the run, and whether it failed with the
@@ -176,7 +187,12 @@ impl Search<'_> {
         let PlannedCrash::Io { operations } = candidate.phases[last].crash else {
             return None;
         };
-        for shift in CRASH_SHIFTS {
+        let shifts: &[i64] = if self.scenario.subject.is_dedicated() {
+            &CRASH_SHIFTS
+        } else {
+            &SUBJECT_CRASH_SHIFTS
+        };
+        for &shift in shifts {
             let Some(moved_to) = operations.checked_add_signed(shift).filter(|&at| at > 0) else {
                 continue;
             };

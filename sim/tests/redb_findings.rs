@@ -9,7 +9,8 @@
 //! about underlying media", 1), so under that assumption the unchanged bytes read back as they
 //! were. The redb scenarios therefore tear without garbage (`garbage = false`), where 10,500
 //! seeds pass; this test shows the same scenario with garbage sectors does fail, and how.
-//! `shrink` needs the dedicated driver, so the case kept is the first failing seed.
+//! The case kept is the first failing seed; `shrink --scenario <file> --seed <seed>` cuts it to
+//! a short story for a report upstream.
 //!
 //! Finding (expected: redb promises nothing about rot). A release build of redb can panic on a
 //! page whose bits rotted ("range end index 2099578 out of range for slice of length 4096",

@@ -7,6 +7,11 @@
 //! The same streams as the dedicated driver ([`crate::driver`]) decide everything: the
 //! workload per client and phase, faults and latency per phase, crash choices and cuts.
 //!
+//! With a [`Schedule`] the run replays it instead of drawing: each phase's client operations,
+//! its faults by disk call, its crash (at a disk call or a time; a subject has no checkpoint
+//! steps to crash at) with its fates and damage, and the faults its recovery met; with
+//! `record_schedule` it records those decisions, so `shrink` works on any subject.
+//!
 //! Clients take turns on the subject (one call at a time), so the model's commit order is the
 //! order of the calls. A commit is recorded in the model before it is called, since it may land
 //! even if it fails; a read is checked against the live model only while no commit of the phase
@@ -30,14 +35,16 @@ use super::oracle::{self, Judged, RecoveryFacts};
 use super::redb::RedbSubject;
 use super::{Promise, Setup, Subject, SubjectError, SubjectName};
 use crate::driver::{
-    absorb_fs, fs_config, panic_failure, stream, stream_rng, SeedOptions, SeedRun,
-    SIMULATED_TIME_LIMIT,
+    absorb_fs, apply_planned_damage, crash_decisions, fs_config, panic_failure, planned_crash,
+    planned_target, record_phase, record_recovery_faults, stream, stream_rng,
+    with_scenario_schedule, SeedOptions, SeedRun, SIMULATED_TIME_LIMIT,
 };
 use crate::fs::{FaultRecord, FaultScope, SimFs};
+use crate::hub::CrashTarget;
 use crate::model::{digest, first_difference, Model, State};
 use crate::outcome::{Failure, FailureKind, SeedOutcome};
 use crate::scenario::{CrashMode, Scenario};
-use crate::schedule::{Operation, ScheduledWrite};
+use crate::schedule::{Operation, PhaseSchedule, Schedule, ScheduledWrite};
 use crate::workload;
 
 /// Simulated time between a client's operations at the least, so that clients interleave and a
@@ -47,6 +54,11 @@ const OPERATION_GAP: Duration = Duration::from_micros(100);
 /// Runs a seed of `scenario` (whose subject is not the dedicated engine driver's).
 pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> SeedRun {
     let scenario = scenario.for_seed(seed);
+    let options = match with_scenario_schedule(&scenario, seed, options) {
+        Ok(options) => options,
+        Err(refused) => return *refused,
+    };
+    let options = &options;
     let run = RefCell::new(SeedRun {
         outcome: SeedOutcome {
             scenario: scenario.name.clone(),
@@ -56,20 +68,6 @@ pub fn run_seed_full(scenario: &Scenario, seed: u64, options: &SeedOptions) -> S
         },
         ..SeedRun::default()
     });
-    let refused = if options.schedule.is_some() || scenario.schedule.is_some() {
-        Some("schedules (shrink, and replaying a shrunk case) need the crashpoint subject")
-    } else {
-        None
-    };
-    if let Some(message) = refused {
-        let mut run = run.into_inner();
-        run.outcome.failure = Some(Failure {
-            kind: FailureKind::RecoveryError,
-            crash_index: None,
-            message: format!("subject {}: {message}", scenario.subject),
-        });
-        return run;
-    }
     let mut runtime =
         madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
     runtime.set_time_limit(SIMULATED_TIME_LIMIT);
@@ -149,6 +147,8 @@ struct Seed<'a> {
     next_commit: Rc<Cell<u64>>,
     /// With `record_crash_points` (explore): the crash points of every crash phase.
     points: Option<Arc<PointLog>>,
+    /// The schedule replayed instead of drawing decisions.
+    schedule: Option<&'a Schedule>,
 }
 
 impl Seed<'_> {
@@ -185,6 +185,7 @@ async fn simulate<S: Subject>(
         model: Rc::default(),
         next_commit: Rc::default(),
         points: points.clone(),
+        schedule: options.schedule.as_deref(),
     };
     if scenario.crash.mode == CrashMode::Step {
         return Err(configuration(format!(
@@ -203,23 +204,47 @@ async fn simulate<S: Subject>(
         .await
         .map_err(|error| configuration(format!("creating the database failed: {error}")))?;
 
-    for crash_index in 0..scenario.crashes_per_seed {
+    if options.record_schedule {
+        run.borrow_mut().schedule = Some(Schedule::default());
+    }
+    let phases = context
+        .schedule
+        .map_or(scenario.crashes_per_seed, |schedule| {
+            schedule.phases.len() as u32
+        });
+    for crash_index in 0..phases {
+        let planned = context
+            .schedule
+            .map(|schedule| &schedule.phases[crash_index as usize]);
         fs.set_faults_enabled(true);
+        let (target, crash_after) = match planned {
+            Some(planned) => planned_target(&planned.crash).map_err(configuration)?,
+            None => drawn_crash(scenario, &mut crash_rng),
+        };
+        if let Some(planned) = planned {
+            fs.set_fault_plan(Some(planned.fault_plan().map_err(configuration)?));
+        }
         let phase_start_io = fs.io_count();
         if let Some(points) = &context.points {
             points.start_phase(crash_index, &context.model.borrow());
             fs.set_recorder(Some(points.recorder()));
             fs.set_recording(true);
         }
-        let crash_after = match scenario.crash.mode {
-            CrashMode::Io => {
-                fs.arm_crash_after_ops(crash_rng.gen_range(1..=scenario.crash.io_max.max(1)) as u64);
-                None
+        match &target {
+            CrashTarget::Io { operations } => fs.arm_crash_after_ops(*operations),
+            CrashTarget::Step { name, .. } => {
+                return Err(configuration(format!(
+                    "subject {}: the schedule crashes at checkpoint step {name:?}, but the seam \
+                     reports no checkpoint steps",
+                    scenario.subject
+                )))
             }
-            _ => Some(Duration::from_millis(
-                crash_rng.gen_range(1..=scenario.crash.time_max_ms.max(1)),
-            )),
-        };
+            CrashTarget::None => {}
+        }
+        let phase_record = options.record_schedule.then(|| PhaseSchedule {
+            crash: planned_crash(&target, crash_after),
+            ..PhaseSchedule::default()
+        });
         let phase = run_phase(
             &context,
             Rc::new(subject),
@@ -229,7 +254,9 @@ async fn simulate<S: Subject>(
         )
         .await;
         run.borrow_mut().outcome.transactions += phase.transactions.get();
+        let operations = phase.recorded.take();
         if let Some(failure) = phase.failure.borrow_mut().take() {
+            record_phase(run, &fs, phase_record, None, phase_start_io, operations);
             absorb_fs(run, &fs, crash_index, &mut damage);
             return Err(failure);
         }
@@ -252,9 +279,27 @@ async fn simulate<S: Subject>(
             .collect();
         absorb_fs(run, &fs, crash_index, &mut damage);
 
-        let mut decisions = crash_point.random_decisions(&mut crash_rng, &scenario.crash.fates);
-        crash_point.random_cuts(&mut decisions, &mut cut_rng, &scenario.crash.fates);
-        let (image, crash_faults) = crash_point.materialize(&decisions);
+        let decisions = crash_decisions(
+            scenario,
+            planned,
+            &crash_point,
+            &mut crash_rng,
+            &mut cut_rng,
+        );
+        let (mut image, mut crash_faults) = crash_point.materialize(&decisions);
+        record_phase(
+            run,
+            &fs,
+            phase_record,
+            Some((&decisions, &crash_point, &image)),
+            phase_start_io,
+            operations,
+        );
+        let rot = apply_planned_damage(planned, &mut image);
+        damage.extend(rot.iter().cloned());
+        crash_faults.extend(rot);
+        // A recorded schedule pins the faults recovery meets to the crash image.
+        let crash_image = run.borrow().schedule.is_some().then(|| image.clone());
         {
             let mut run = run.borrow_mut();
             run.outcome.crashes += 1;
@@ -273,18 +318,27 @@ async fn simulate<S: Subject>(
             fs_config(scenario, seed, crash_index + 1, options.record_trace),
         );
         recovered_fs.set_fault_scope(FaultScope::Reads);
+        recovered_fs.set_fault_plan(
+            planned
+                .map(PhaseSchedule::recovery_fault_plan)
+                .transpose()
+                .map_err(configuration)?,
+        );
         *disk.borrow_mut() = Some(recovered_fs.clone());
         let mut excuses = excuses_of(&context, &damage);
         excuses.extend(broken);
-        match recover_and_judge::<S>(
+        let judged = recover_and_judge::<S>(
             &context,
             &recovered_fs,
             Some(crash_index),
             excuses,
             &mut damage,
         )
-        .await?
-        {
+        .await;
+        if let Some(image) = &crash_image {
+            record_recovery_faults(run, &recovered_fs, image);
+        }
+        match judged? {
             Some(recovered) => {
                 subject = recovered;
                 fs = recovered_fs;
@@ -292,7 +346,24 @@ async fn simulate<S: Subject>(
             None => return Ok(()),
         }
     }
-    quiet_phase(&context, subject, fs, &mut damage).await
+    quiet_phase(&context, phases, subject, fs, &mut damage).await
+}
+
+/// Where the next phase crashes when no schedule says: at the k-th disk call of the phase in
+/// `io` mode, else at a random time (`step` mode is refused before any phase runs).
+fn drawn_crash(scenario: &Scenario, crash_rng: &mut ChaCha8Rng) -> (CrashTarget, Option<Duration>) {
+    match scenario.crash.mode {
+        CrashMode::Io => {
+            let operations = crash_rng.gen_range(1..=scenario.crash.io_max.max(1)) as u64;
+            (CrashTarget::Io { operations }, None)
+        }
+        _ => (
+            CrashTarget::None,
+            Some(Duration::from_millis(
+                crash_rng.gen_range(1..=scenario.crash.time_max_ms.max(1)),
+            )),
+        ),
+    }
 }
 
 /// The damage at rest so far that breaks the promise's assumptions.
@@ -397,10 +468,15 @@ struct Phase<S> {
     client_errors: RefCell<Vec<String>>,
     failure: RefCell<Option<Failure>>,
     crash_index: Option<u32>,
+    /// With `record_schedule`: each client's operations, in the order it took them.
+    recorded: RefCell<Vec<Vec<Operation>>>,
+    record: bool,
 }
 
 /// Runs the clients and the checkpointer until the crash fires (`crash` is Some: with a time,
-/// or armed on the disk) or, in the quiet phase, until the clients finish.
+/// or armed on the disk, or when the clients finish) or, in the quiet phase, until the clients
+/// finish. With a schedule each client runs its scripted operations (phase `number`'s entry,
+/// or the quiet phase's) instead of drawing them.
 async fn run_phase<S: Subject>(
     context: &Seed<'_>,
     subject: Rc<S>,
@@ -423,26 +499,37 @@ async fn run_phase<S: Subject>(
         client_errors: RefCell::default(),
         failure: RefCell::default(),
         crash_index: crash.map(|_| number),
+        recorded: RefCell::default(),
+        record: context.options.record_schedule,
     });
-    let clients = scenario.workload.clients;
+    let scripts = context.schedule.map(|schedule| match crash {
+        Some(_) => &schedule.phases[number as usize].clients,
+        None => &schedule.quiet,
+    });
+    let clients = scripts.map_or(scenario.workload.clients, |scripts| scripts.len() as u32);
     let transactions = if crash.is_some() {
         scenario.workload.transactions_per_client
     } else {
         scenario.workload.transactions_per_client.div_ceil(2)
     };
+    *phase.recorded.borrow_mut() = vec![Vec::new(); clients as usize];
     let mut handles = Vec::new();
     for id in 0..clients {
         let rng = stream_rng(
             context.seed,
             stream::CLIENT + ((number as u64) << 8) + id as u64,
         );
+        let script = scripts.map(|scripts| scripts[id as usize].clone());
         let client = Client {
             phase: phase.clone(),
             workload: scenario.workload.clone(),
             number,
             id,
             rng,
-            transactions,
+            transactions: script
+                .as_ref()
+                .map_or(transactions, |script| script.len() as u32),
+            script,
         };
         handles.push(madsim::task::spawn_local(client.run()));
     }
@@ -495,17 +582,27 @@ struct Client<S> {
     id: u32,
     rng: ChaCha8Rng,
     transactions: u32,
+    /// The operations to run (from a schedule) instead of drawing them.
+    script: Option<Vec<Operation>>,
 }
 
 impl<S: Subject> Client<S> {
     async fn run(mut self) {
         let phase = self.phase.clone();
         for number in 0..self.transactions {
-            let operation = workload::draw(
-                &mut self.rng,
-                &self.workload,
-                (self.number, self.id, number),
-            );
+            let operation = match &self.script {
+                Some(script) => script[number as usize].clone(),
+                None => workload::draw(
+                    &mut self.rng,
+                    &self.workload,
+                    (self.number, self.id, number),
+                ),
+            };
+            // Recorded when drawn, as the dedicated driver's clients do: a replay then stops
+            // at the same place, in the think time before an operation the crash cut off.
+            if phase.record {
+                phase.recorded.borrow_mut()[self.id as usize].push(operation.clone());
+            }
             let think = Duration::from_micros(operation.think_us()).max(OPERATION_GAP);
             madsim::time::sleep(think).await;
             if phase.stop.get() || phase.fs.is_crashed() {
@@ -600,12 +697,12 @@ async fn checkpointer<S: Subject>(phase: Rc<Phase<S>>, clients: u32, interval: D
 /// nothing unsynced, and the reopened database must hold exactly the model.
 async fn quiet_phase<S: Subject>(
     context: &Seed<'_>,
+    number: u32,
     subject: S,
     fs: SimFs,
     damage: &mut Vec<FaultRecord>,
 ) -> Result<(), Failure> {
     let run = context.run;
-    let number = context.scenario.crashes_per_seed;
     fs.set_faults_enabled(false);
     let liveness = |message: String| Failure {
         kind: FailureKind::Liveness,
@@ -614,6 +711,10 @@ async fn quiet_phase<S: Subject>(
     };
     let phase = run_phase(context, Rc::new(subject), fs.clone(), number, None).await;
     run.borrow_mut().outcome.transactions += phase.transactions.get();
+    let operations = phase.recorded.take();
+    if let Some(recorded) = run.borrow_mut().schedule.as_mut() {
+        recorded.quiet = operations;
+    }
     if let Some(failure) = phase.failure.borrow_mut().take() {
         absorb_fs(run, &fs, number, damage);
         return Err(failure);
