@@ -630,7 +630,11 @@ async fn simulate(
         }
     }
 
-    hub.lock().phase = phases;
+    {
+        let mut hub_state = hub.lock();
+        hub_state.phase = phases;
+        hub_state.quiet = true;
+    }
     quiet_phase(&context, phases, schedule, engine, fs, &mut damage).await
 }
 

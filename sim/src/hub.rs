@@ -4,6 +4,8 @@
 //! The engine calls the observer inline, under its latch, so the hub is updated in the same
 //! order the engine applies commits and takes checkpoint steps.
 
+mod measured;
+
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,7 +18,7 @@ use crashpoint::{
 
 use crate::fs::{CrashPoint, SimFs, WriteWatch};
 use crate::model::Model;
-use crate::outcome::Failure;
+use crate::outcome::{Failure, FailureKind};
 
 /// The engine's clock inside the simulation: madsim's virtual time.
 #[derive(Clone, Copy, Debug)]
@@ -152,6 +154,10 @@ pub struct HubState {
     pub anchor_writes: Vec<AnchorWrite>,
     /// The checkpoint whose window is open (from its `started` to its `finished` step).
     pub open_checkpoint: Option<u64>,
+    /// What the harness saw of the last checkpoint that started, for its measures.
+    pub seen: measured::CheckpointSeen,
+    /// The phase running now is the quiet one (no crash), for the failures the hub reports.
+    pub quiet: bool,
     /// A check that failed while the phase ran (a read that disagreed with the model).
     pub failure: Option<Failure>,
     /// Checkpoints that finished in this phase.
@@ -248,6 +254,9 @@ impl Hub {
         Arc::new(move |file, offset, bytes| {
             let Some(hub) = hub.upgrade() else { return };
             let mut state = hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if state.open_checkpoint.is_some() {
+                state.seen.bytes_written += bytes.len() as u64;
+            }
             let end = offset + bytes.len() as u64;
             let Some(region) = state.anchor_regions.iter().find(|region| {
                 (region.file == file || region.staging_file == Some(file))
@@ -300,8 +309,19 @@ impl Observer for HubObserver {
         self.hub.lock().measures.commit(commit);
     }
 
-    fn checkpoint_finished(&self, _count: u64, trigger: Trigger, measures: &CheckpointMeasures) {
-        self.hub.lock().measures.checkpoint(trigger, measures);
+    fn checkpoint_finished(&self, count: u64, trigger: Trigger, measures: &CheckpointMeasures) {
+        let mut state = self.hub.lock();
+        state.measures.checkpoint(trigger, measures);
+        let Some(message) = state.seen.disagreement(count, measures) else {
+            return;
+        };
+        let crash_index = (!state.quiet).then_some(state.phase);
+        drop(state);
+        self.hub.fail(Failure {
+            kind: FailureKind::Measures,
+            crash_index,
+            message,
+        });
     }
 
     fn checkpoint_skipped(&self, trigger: Trigger) {
@@ -310,6 +330,7 @@ impl Observer for HubObserver {
 
     fn checkpoint_step(&self, count: u64, step: CheckpointStep) {
         let mut state = self.hub.lock();
+        state.seen.step(count, &step);
         if step.is_start() {
             state.open_checkpoint = Some(count);
         }

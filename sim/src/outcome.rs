@@ -31,6 +31,9 @@ pub enum FailureKind {
     /// The open after a clean close replayed commits, though the close's final checkpoint
     /// promises it replays none.
     ReplayAfterCleanClose,
+    /// A checkpoint's measures (pages, page bytes, blocking) disagree with the steps it
+    /// reported and the writes the disk saw.
+    Measures,
 }
 
 impl FailureKind {
@@ -46,6 +49,7 @@ impl FailureKind {
             FailureKind::RecoveryError => "recovery-error",
             FailureKind::Liveness => "liveness",
             FailureKind::ReplayAfterCleanClose => "replay-after-clean-close",
+            FailureKind::Measures => "measures",
         }
     }
 }
