@@ -158,6 +158,8 @@ pub struct HubState {
     pub seen: measured::CheckpointSeen,
     /// The phase running now is the quiet one (no crash), for the failures the hub reports.
     pub quiet: bool,
+    /// Commits logged so far (for telling an idle checkpoint).
+    pub commits_logged: u64,
     /// A check that failed while the phase ran (a read that disagreed with the model).
     pub failure: Option<Failure>,
     /// Checkpoints that finished in this phase.
@@ -302,7 +304,9 @@ struct HubObserver {
 
 impl Observer for HubObserver {
     fn commit_logged(&self, lsn: Lsn, end: Lsn, writes: &[Write]) {
-        self.hub.lock().model.record_commit(lsn, end, writes);
+        let mut state = self.hub.lock();
+        state.model.record_commit(lsn, end, writes);
+        state.commits_logged += 1;
     }
 
     fn commit_finished(&self, commit: &CommitMeasures) {
@@ -312,7 +316,7 @@ impl Observer for HubObserver {
     fn checkpoint_finished(&self, count: u64, trigger: Trigger, measures: &CheckpointMeasures) {
         let mut state = self.hub.lock();
         state.measures.checkpoint(trigger, measures);
-        let Some(message) = state.seen.disagreement(count, measures) else {
+        let Some(message) = state.seen.finished(count, trigger, measures) else {
             return;
         };
         let crash_index = (!state.quiet).then_some(state.phase);
@@ -330,7 +334,8 @@ impl Observer for HubObserver {
 
     fn checkpoint_step(&self, count: u64, step: CheckpointStep) {
         let mut state = self.hub.lock();
-        state.seen.step(count, &step);
+        let commits = state.commits_logged;
+        state.seen.step(count, &step, commits);
         if step.is_start() {
             state.open_checkpoint = Some(count);
         }

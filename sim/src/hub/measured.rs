@@ -7,9 +7,11 @@
 //! pages as page steps, numbered in order; page bytes no fewer than the pages (a page has
 //! bytes) and no more than the disk was asked to write; and a latch held at least once
 //! (every design blocks commits while it takes its redo point or sets its pending bits), for
-//! no longer than the checkpoint took.
+//! no longer than the checkpoint took. And a checkpoint whose trigger skips when idle (all but
+//! a forced one and recovery's) must not run when no commit was logged since the last finished
+//! checkpoint of the same engine started: nothing could be newer than its redo point.
 
-use crashpoint::{CheckpointMeasures, CheckpointStep};
+use crashpoint::{CheckpointMeasures, CheckpointStep, Trigger};
 
 /// What the harness saw of the checkpoint that started last.
 #[derive(Clone, Debug, Default)]
@@ -20,14 +22,21 @@ pub struct CheckpointSeen {
     pub misnumbered: Option<(u64, u32)>,
     /// Bytes of every write issued while the window was open.
     pub bytes_written: u64,
+    /// Commits logged (by this engine) before the checkpoint started.
+    pub commits_at_start: u64,
+    /// The same for the last checkpoint of this engine that finished.
+    pub last_finished_at: Option<u64>,
 }
 
 impl CheckpointSeen {
     /// A checkpoint step: a start begins a new record; a page step is counted.
-    pub fn step(&mut self, count: u64, step: &CheckpointStep) {
+    /// `commits` counts the commits this engine logged so far.
+    pub fn step(&mut self, count: u64, step: &CheckpointStep, commits: u64) {
         if step.is_start() {
             *self = CheckpointSeen {
                 count,
+                commits_at_start: commits,
+                last_finished_at: self.last_finished_at,
                 ..CheckpointSeen::default()
             };
         }
@@ -39,8 +48,26 @@ impl CheckpointSeen {
         }
     }
 
-    /// How checkpoint `count`'s measures disagree with what was seen, in words.
-    pub fn disagreement(&self, count: u64, measures: &CheckpointMeasures) -> Option<String> {
+    /// Checkpoint `count` finished: how its measures (or its running at all) disagree with
+    /// what was seen, in words.
+    pub fn finished(
+        &mut self,
+        count: u64,
+        trigger: Trigger,
+        measures: &CheckpointMeasures,
+    ) -> Option<String> {
+        let idle_since = self.last_finished_at;
+        self.last_finished_at = Some(self.commits_at_start);
+        if trigger.skips_when_idle() && idle_since == Some(self.commits_at_start) {
+            return Some(format!(
+                "checkpoint {count} ran for trigger {trigger} though no commit was logged since \
+                 the last finished checkpoint started: an idle checkpoint is skipped"
+            ));
+        }
+        self.disagreement(count, measures)
+    }
+
+    fn disagreement(&self, count: u64, measures: &CheckpointMeasures) -> Option<String> {
         if count != self.count {
             return Some(format!(
                 "checkpoint {count} finished, but the last checkpoint that started was {}",
@@ -88,7 +115,7 @@ mod tests {
     use std::time::Duration;
 
     use crashpoint::strategy::steps::sharp::{PAGE_WRITTEN, STARTED};
-    use crashpoint::{CheckpointMeasures, CheckpointStep};
+    use crashpoint::{CheckpointMeasures, CheckpointStep, Trigger};
 
     use super::CheckpointSeen;
 
@@ -107,9 +134,9 @@ mod tests {
     fn measures_must_match_the_steps_and_the_disk() {
         // Proves each disagreement is named and agreeing measures pass.
         let mut seen = CheckpointSeen::default();
-        seen.step(3, &CheckpointStep::new(&STARTED));
-        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 7, 0));
-        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 9, 1));
+        seen.step(3, &CheckpointStep::new(&STARTED), 0);
+        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 7, 0), 0);
+        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 9, 1), 0);
         seen.bytes_written = 3000;
         assert_eq!(seen.disagreement(3, &measures(2, 2048)), None);
         assert!(seen.disagreement(2, &measures(2, 2048)).is_some());
@@ -122,7 +149,22 @@ mod tests {
         let mut long = measures(2, 2048);
         long.blocking.insert("end", Duration::from_millis(9));
         assert!(seen.disagreement(3, &long).is_some());
-        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 9, 0));
+        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 9, 0), 0);
         assert!(seen.disagreement(3, &measures(3, 2048)).is_some());
+    }
+
+    #[test]
+    fn an_idle_checkpoint_runs_only_when_forced() {
+        // Proves a checkpoint with no commit since the last finished one started is a failure
+        // for an interval trigger and not for a forced one, and commits in between clear it.
+        let mut seen = CheckpointSeen::default();
+        let mut checkpoint = |seen: &mut CheckpointSeen, count, commits, trigger| {
+            seen.step(count, &CheckpointStep::new(&STARTED), commits);
+            seen.finished(count, trigger, &measures(0, 0))
+        };
+        assert_eq!(checkpoint(&mut seen, 1, 4, Trigger::Interval), None);
+        assert_eq!(checkpoint(&mut seen, 2, 4, Trigger::Forced), None);
+        assert!(checkpoint(&mut seen, 3, 4, Trigger::Interval).is_some());
+        assert_eq!(checkpoint(&mut seen, 4, 5, Trigger::Interval), None);
     }
 }
