@@ -382,7 +382,7 @@ pub async fn checkpointer(mut task: Checkpointer) {
             // `checkpoint` and `request_checkpoint` make one promise under two names: they
             // take turns, so both are held to it.
             forced += 1;
-            let result = if forced % 2 == 0 {
+            let result = if forced.is_multiple_of(2) {
                 task.engine.checkpoint().await
             } else {
                 task.engine.request_checkpoint().await

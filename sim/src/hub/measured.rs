@@ -158,7 +158,7 @@ mod tests {
         // Proves a checkpoint with no commit since the last finished one started is a failure
         // for an interval trigger and not for a forced one, and commits in between clear it.
         let mut seen = CheckpointSeen::default();
-        let mut checkpoint = |seen: &mut CheckpointSeen, count, commits, trigger| {
+        let checkpoint = |seen: &mut CheckpointSeen, count, commits, trigger| {
             seen.step(count, &CheckpointStep::new(&STARTED), commits);
             seen.finished(count, trigger, &measures(0, 0))
         };
