@@ -157,15 +157,10 @@ impl SubjectRecovery {
         model: &Model,
         faults: &[FaultRecord],
     ) -> StateVerdict {
-        let promise = self.subject.promise();
-        let excuses: Vec<FaultRecord> = faults
-            .iter()
-            .filter(|fault| promise.assumptions_broken_by.contains(&fault.kind))
-            .cloned()
-            .collect();
+        let excuses = self.excuses(faults);
         let facts = RecoveryFacts {
             crash_index: Some(phase),
-            promise,
+            promise: self.subject.promise(),
             excuses: &excuses,
         };
         let setup = Setup {
@@ -188,12 +183,7 @@ impl SubjectRecovery {
     /// A panic while recovering at `phase`: excused, as the driver excuses one, only after a
     /// fault that breaks the promise's assumptions.
     pub fn panicked(&self, phase: u32, faults: &[FaultRecord], message: String) -> StateVerdict {
-        let promise = self.subject.promise();
-        let excuses: Vec<FaultRecord> = faults
-            .iter()
-            .filter(|fault| promise.assumptions_broken_by.contains(&fault.kind))
-            .cloned()
-            .collect();
+        let excuses = self.excuses(faults);
         if excuses.is_empty() {
             return StateVerdict::Failed(Failure {
                 kind: FailureKind::Panic,
@@ -205,6 +195,16 @@ impl SubjectRecovery {
             "the subject panicked ({message}); excused by {}",
             crate::oracle::describe(&excuses)
         ))
+    }
+
+    /// The faults among `faults` that break the promise's assumptions.
+    fn excuses(&self, faults: &[FaultRecord]) -> Vec<FaultRecord> {
+        let promise = self.subject.promise();
+        faults
+            .iter()
+            .filter(|fault| promise.assumptions_broken_by.contains(&fault.kind))
+            .cloned()
+            .collect()
     }
 }
 
