@@ -50,7 +50,7 @@ impl SlotRecord for Control {
 impl Control {
     /// Exactly `CONTROL_BYTES` bytes: magic u64, version u32, checkpoint_count u64,
     /// checkpoint_lsn u64, redo_lsn u64, next_page_id u64, physical_log_start u64, strategy u8,
-    /// page_size_bytes u32, zero padding, crc32.
+    /// page_size_bytes u32, filler drawn from the fields, crc32.
     pub fn encode(&self) -> Vec<u8> {
         let mut fields = Vec::with_capacity(53);
         fields.extend_from_slice(&self.checkpoint_count.to_le_bytes());

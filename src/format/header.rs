@@ -21,7 +21,7 @@ pub const DATA_START: u64 = 8192;
 pub const HEADER_MAGIC: u64 = u64::from_le_bytes(*b"CRSHPNT1");
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Bytes of meaningful fields before the zero padding.
+/// Bytes of meaningful fields before the filler.
 const FIELDS_BYTES: usize = 64;
 const CHECKSUM_AT: usize = HEADER_BYTES - 4;
 
@@ -41,7 +41,7 @@ pub struct Header {
 impl Header {
     /// Exactly `HEADER_BYTES` bytes: magic u64, version u32, checkpoint_count u64,
     /// checkpoint_lsn u64, translation (offset u64, len u32, checksum u32), root_page u64,
-    /// next_page_id u64, page_size_bytes u32, zero padding, then the crc32 of all bytes before
+    /// next_page_id u64, page_size_bytes u32, filler drawn from the fields, then the crc32 of all bytes before
     /// it in the last 4 bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut fields = Vec::with_capacity(FIELDS_BYTES);
@@ -106,19 +106,44 @@ pub fn read_slot(slot: usize, bytes: &[u8]) -> SlotState {
     })
 }
 
-/// Frames a slot record: `magic u64, version u32`, then `fields`, zero padding, and the crc32
-/// of everything before it in the last 4 of `HEADER_BYTES` bytes.
+/// Frames a slot record: `magic u64, version u32`, then `fields`, filler, and the crc32 of
+/// everything before it in the last 4 of `HEADER_BYTES` bytes.
+///
+/// The filler is not zeros but a stream drawn from the fields ([`fill_from_fields`]), so two
+/// different records differ in every sector of the slot on any disk whose sectors are at least
+/// 64 bytes (the first 64 bytes hold the fields that tell records apart). A torn write of a record then can never complete an older record's sectors:
+/// with zero padding, a checkpoint that a crash abandoned (its slot torn, so recovery used the
+/// other) could come back whole when the next write into the slot, torn again, landed only
+/// the padding sectors the two records share, and recovery would follow it to blocks already
+/// reused. A mix of two records now always fails the checksum.
 pub(crate) fn frame_slot(magic: u64, fields: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_BYTES);
     out.extend_from_slice(&magic.to_le_bytes());
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(fields);
     assert!(out.len() <= CHECKSUM_AT, "slot fields overflow the slot");
-    out.resize(CHECKSUM_AT, 0);
+    fill_from_fields(&mut out);
     let checksum = crc32fast::hash(&out);
     out.extend_from_slice(&checksum.to_le_bytes());
     debug_assert_eq!(out.len(), HEADER_BYTES);
     out
+}
+
+/// Extends `framed` (magic, version and fields) to `CHECKSUM_AT` bytes with a SplitMix64
+/// stream seeded by the crc32 of those bytes: deterministic, so the same record always encodes
+/// the same way, and different for any two records that differ anywhere. Readers need not
+/// know it: the checksum covers the filler like any other byte.
+fn fill_from_fields(framed: &mut Vec<u8>) {
+    let mut state = u64::from(crc32fast::hash(framed)) | (1 << 32);
+    while framed.len() < CHECKSUM_AT {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut word = state;
+        word = (word ^ (word >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        word = (word ^ (word >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        word ^= word >> 31;
+        let take = (CHECKSUM_AT - framed.len()).min(8);
+        framed.extend_from_slice(&word.to_le_bytes()[..take]);
+    }
 }
 
 /// Verifies a slot framed by [`frame_slot`] with `magic` and decodes it with `decode`, which
@@ -399,6 +424,49 @@ mod tests {
             bytes[bit / 8] ^= 1 << (bit % 8);
             let state = read_slot(header.slot(), &bytes);
             prop_assert!(matches!(state, SlotState::Invalid { .. }), "{:?}", state);
+        }
+
+        // A torn write never revives the record a slot held before: over an older record of
+        // the same checkpoint that a crash left damaged in one sector (the abandoned attempt
+        // recovery passed over), every subset of the new record's sectors landing leaves a
+        // slot that verifies as the new record (all landed) or not at all, on every sector
+        // size the simulated disk offers.
+        #[test]
+        fn a_torn_rewrite_never_revives_the_older_record(
+            older in header_strategy(),
+            lsn_step in 1u64..1 << 40,
+            sector_shift in 6u32..=9,
+            damaged in any::<proptest::sample::Index>(),
+            garbage in any::<bool>(),
+        ) {
+            let newer = Header {
+                checkpoint_lsn: Lsn(older.checkpoint_lsn.0.wrapping_add(lsn_step)),
+                ..older.clone()
+            };
+            let sector = 1usize << sector_shift;
+            let sectors = HEADER_BYTES / sector;
+            let mut slot = older.encode();
+            let hit = damaged.index(sectors) * sector;
+            for (offset, byte) in slot[hit..hit + sector].iter_mut().enumerate() {
+                *byte = if garbage { (offset as u8).wrapping_mul(151) ^ 0x5A } else { 0 };
+            }
+            let new_bytes = newer.encode();
+            for landed in 0u32..1 << sectors {
+                let mut torn = slot.clone();
+                for index in (0..sectors).filter(|index| landed & (1 << index) != 0) {
+                    let range = index * sector..(index + 1) * sector;
+                    torn[range.clone()].copy_from_slice(&new_bytes[range]);
+                }
+                let state = read_slot(older.slot(), &torn);
+                if landed == (1 << sectors) - 1 {
+                    prop_assert_eq!(state, SlotState::Valid(newer.clone()));
+                } else {
+                    prop_assert!(
+                        matches!(state, SlotState::Invalid { .. } | SlotState::Empty),
+                        "sectors {:#b} of {} landed: {:?}", landed, sectors, state
+                    );
+                }
+            }
         }
 
         // Arbitrary bytes never panic the reader.
