@@ -223,18 +223,14 @@ pub fn failure_lines(
     let subject = crate::subjects::SubjectName::ALL
         .into_iter()
         .find(|subject| !subject.is_dedicated() && subject.name() == outcome.strategy);
-    let strategy = crashpoint::Strategy::from_name(&outcome.strategy).unwrap_or_default();
-    let (shown, replay) = match subject {
-        None => (
-            strategy.name(),
-            replay_command(scenario_path, outcome.seed, strategy, canary),
-        ),
-        Some(subject) => (
-            subject.name(),
-            replay_command(scenario_path, outcome.seed, strategy, canary)
-                .replace(&format!(" --strategy {strategy}"), ""),
-        ),
+    let (shown, strategy) = match subject {
+        Some(subject) => (subject.name(), None),
+        None => {
+            let strategy = crashpoint::Strategy::from_name(&outcome.strategy).unwrap_or_default();
+            (strategy.name(), Some(strategy))
+        }
     };
+    let replay = replay_command(scenario_path, outcome.seed, strategy, canary);
     format!(
         "FAIL {} ({}) seed {}: {} {}: {}\n  replay: {}",
         outcome.scenario,
@@ -249,11 +245,12 @@ pub fn failure_lines(
 
 /// The command that reruns one seed. It names the package so it works from anywhere in the
 /// workspace, and turns the `canary` feature on when a canary is set, since the planted bugs are
-/// compiled only with it.
+/// compiled only with it. `strategy` is None for another subject's scenario, which has none
+/// ([`crate::scenario::Scenario::replay_strategy`]).
 pub fn replay_command(
     scenario_path: &Path,
     seed: u64,
-    strategy: crashpoint::Strategy,
+    strategy: Option<crashpoint::Strategy>,
     canary: Option<&str>,
 ) -> String {
     let mut command = String::from("cargo run --release -p crashpoint-sim");
@@ -261,9 +258,12 @@ pub fn replay_command(
         command.push_str(" --features canary");
     }
     command.push_str(&format!(
-        " -- replay --scenario {} --seed {seed} --strategy {strategy}",
+        " -- replay --scenario {} --seed {seed}",
         scenario_path.display()
     ));
+    if let Some(strategy) = strategy {
+        command.push_str(&format!(" --strategy {strategy}"));
+    }
     if let Some(canary) = canary {
         command.push_str(&format!(" --canary {canary}"));
     }
@@ -552,7 +552,7 @@ mod tests {
         let with_canary = replay_command(
             Path::new("scenarios/smoke.toml"),
             3,
-            crashpoint::Strategy::PhysicalLog,
+            Some(crashpoint::Strategy::PhysicalLog),
             Some("skip-data-fsync"),
         );
         assert!(with_canary.contains("--features canary"));

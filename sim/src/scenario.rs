@@ -610,6 +610,12 @@ impl Scenario {
         }
     }
 
+    /// The strategy a replay line names: crashpoint's, or None for another subject, whose
+    /// scenario has none.
+    pub fn replay_strategy(&self) -> Option<crashpoint::Strategy> {
+        self.subject.is_dedicated().then_some(self.engine.strategy)
+    }
+
     /// This scenario run with `strategy` instead of its own, checked as a file would be.
     pub fn with_strategy(&self, strategy: crashpoint::Strategy) -> Result<Scenario, String> {
         let mut scenario = self.clone();

@@ -3,11 +3,14 @@
 //! runs against each mutant (`.cargo/mutants.toml`), so a mutant counts as caught only when the
 //! simulation catches it. Well under a minute in the `ci` profile.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use clap::Parser;
 use crashpoint::Strategy;
+use crashpoint_sim::cli::{Arguments, Command, StrategyChoice};
 use crashpoint_sim::driver::{run_seed, SeedOptions};
 use crashpoint_sim::explore::{explore, Recording, CONTINUE_STATES_DEFAULT};
+use crashpoint_sim::report::replay_command;
 use crashpoint_sim::scenario::Scenario;
 
 /// Seeds per scenario and strategy.
@@ -73,5 +76,49 @@ fn explore_passes_two_seeds_under_every_strategy() {
                 exploration.failures.first()
             );
         }
+    }
+}
+
+#[test]
+fn strategy_and_step_names_reach_what_they_name() {
+    // Proves the names users write reach what they name: a scenario file naming a strategy and
+    // one of its steps parses to that strategy and runs, each step is found by its name, and the
+    // replay line a failure prints parses back to the same seed and strategy.
+    for strategy in Strategy::ALL {
+        for step in strategy.steps() {
+            let found = strategy.step(step.name).map(|found| found.name);
+            assert_eq!(found, Some(step.name), "{strategy}");
+        }
+        let step = strategy.steps().last().expect("a strategy has steps");
+        let text = format!(
+            "[engine]\nstrategy = \"{}\"\ncheckpoint_interval_ms = 10\n\n[crash]\nmode = \"step\"\nsteps = [\"{}\"]\n",
+            strategy.name(),
+            step.name
+        );
+        let scenario = Scenario::parse(&text, Path::new("named.toml"))
+            .unwrap_or_else(|error| panic!("{strategy}: {error}"));
+        assert_eq!(scenario.engine.strategy, strategy);
+        let outcome = run_seed(&scenario.for_seed(3), 3, &SeedOptions::default());
+        assert!(
+            outcome.failure.is_none(),
+            "{strategy}: {:?}",
+            outcome.failure
+        );
+        assert_eq!(Strategy::from_name(&outcome.strategy), Some(strategy));
+
+        let line = replay_command(&scenario.path, 3, scenario.replay_strategy(), None);
+        let (_, command) = line.split_once(" -- ").expect("a cargo run line");
+        let words = std::iter::once("crashpoint").chain(command.split(' '));
+        let parsed =
+            Arguments::try_parse_from(words).unwrap_or_else(|error| panic!("{line}: {error}"));
+        let Command::Replay(replay) = parsed.command else {
+            panic!("{line} is not a replay");
+        };
+        assert_eq!(replay.seed, 3, "{line}");
+        assert_eq!(
+            replay.common.strategy,
+            Some(StrategyChoice::One(strategy)),
+            "{line}"
+        );
     }
 }

@@ -58,7 +58,7 @@ fn check_one(
                 replay_command(
                     &scenario.path,
                     pair[0].seed,
-                    scenario.engine.strategy,
+                    scenario.replay_strategy(),
                     arguments.common.canary.as_deref()
                 ),
             );

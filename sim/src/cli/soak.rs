@@ -177,7 +177,12 @@ impl Soak<'_> {
             self.failures.fetch_add(1, Ordering::SeqCst);
             let line = FailureLine {
                 outcome: &outcome,
-                replay: replay_command(&scenario.path, seed, scenario.engine.strategy, self.canary),
+                replay: replay_command(
+                    &scenario.path,
+                    seed,
+                    scenario.replay_strategy(),
+                    self.canary,
+                ),
                 canary: self.canary,
                 binary: &self.binary,
                 found_at_unix_seconds: SystemTime::now()

@@ -17,7 +17,7 @@ pub const FAILURES_SHOWN: usize = 20;
 /// works from anywhere in the workspace, and turns the `canary` feature on when a canary is set.
 pub fn replay_command(
     scenario_path: &Path,
-    strategy: crashpoint::Strategy,
+    strategy: Option<crashpoint::Strategy>,
     seed: u64,
     point: usize,
     state: u64,
@@ -28,9 +28,13 @@ pub fn replay_command(
         command.push_str(" --features canary");
     }
     command.push_str(&format!(
-        " -- explore --scenario {} --strategy {strategy} --seed {seed} --point {point} --state {state}",
+        " -- explore --scenario {}",
         scenario_path.display()
     ));
+    if let Some(strategy) = strategy {
+        command.push_str(&format!(" --strategy {strategy}"));
+    }
+    command.push_str(&format!(" --seed {seed} --point {point} --state {state}"));
     if let Some(canary) = canary {
         command.push_str(&format!(" --canary {canary}"));
     }
@@ -191,19 +195,14 @@ fn write_failure(
     )?;
     writeln!(formatter, "  point: {}", failure.point_description)?;
     writeln!(formatter, "  state: {}", failure.state_description)?;
-    let strategy = recording.scenario.engine.strategy;
-    let mut replay = replay_command(
+    let replay = replay_command(
         &recording.scenario.path,
-        strategy,
+        recording.scenario.replay_strategy(),
         recording.seed,
         failure.point,
         failure.state,
         recording.canary.as_deref(),
     );
-    if !recording.scenario.subject.is_dedicated() {
-        // Another subject's scenario has no strategy to name.
-        replay = replay.replace(&format!(" --strategy {strategy}"), "");
-    }
     writeln!(formatter, "  replay: {replay}")
 }
 
@@ -252,7 +251,7 @@ mod tests {
         // Proves the replay line names the point, the state and, with a canary, the feature.
         let plain = replay_command(
             Path::new("scenarios/smoke.toml"),
-            crashpoint::Strategy::Fuzzy,
+            Some(crashpoint::Strategy::Fuzzy),
             4,
             17,
             5,
@@ -265,7 +264,7 @@ mod tests {
         );
         let with_canary = replay_command(
             Path::new("scenarios/no-sync.toml"),
-            crashpoint::Strategy::Sharp,
+            Some(crashpoint::Strategy::Sharp),
             1,
             2,
             3,
