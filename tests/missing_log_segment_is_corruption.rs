@@ -6,7 +6,10 @@
 mod common;
 
 use common::{assert_same, commit_many, open_on, small_options, snapshot, Model};
-use crashpoint::log::{parse_segment_name, segment_name};
+use crashpoint::log::{
+    parse_prefixed_segment_name, parse_segment_name, prefixed_segment_name, segment_name,
+    PHYSICAL_LOG_PREFIX,
+};
 use crashpoint::{Error, MemVfs, Options, StdVfs, Structure, SyncMode, Vfs};
 use futures::executor::block_on;
 
@@ -97,4 +100,78 @@ fn a_log_ending_where_no_segment_follows_is_a_clean_end() {
     let dir = tempfile::tempdir().unwrap();
     block_on(missing_last_segment_case(StdVfs::new(dir.path()).unwrap()));
     block_on(missing_last_segment_case(MemVfs::new()));
+}
+
+async fn missing_first_physical_log_segment_case<V: Vfs + Clone>(vfs: V) {
+    let options = Options {
+        strategy: crashpoint::Strategy::PhysicalLog,
+        // Pages written in place must hold two of the largest entries.
+        page_size_bytes: 1024,
+        ..options()
+    };
+    let engine = open_on(vfs.clone(), &options).await.expect("creates");
+    let mut model = Model::new();
+    commit_many(&engine, 0, 300, &mut model).await;
+    // Pages the checkpoint wrote get a before-image when first written again after it.
+    engine.checkpoint().await.expect("checkpoint");
+    commit_many(&engine, 300, 300, &mut model).await;
+    drop(engine);
+    let physical: Vec<u64> = vfs
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|name| parse_prefixed_segment_name(PHYSICAL_LOG_PREFIX, name))
+        .collect();
+    assert!(
+        physical.len() >= 2,
+        "the before-images span segments: {physical:?}"
+    );
+    // No checkpoint ran after the forced one (the clock stands still), so every segment but the
+    // last belongs to its interval, the first of them holding where it starts.
+    let last = *physical.last().unwrap();
+    for &segment in &physical[..physical.len() - 1] {
+        vfs.remove(&prefixed_segment_name(PHYSICAL_LOG_PREFIX, segment))
+            .await
+            .unwrap();
+    }
+    vfs.sync_dir().await.unwrap();
+    let files = snapshot(&vfs).await;
+    let error = match open_on(vfs.clone(), &options).await {
+        Ok(engine) => panic!(
+            "opened without the physical log's first segment: {:?}",
+            engine.recovery_report()
+        ),
+        Err(error) => error,
+    };
+    let Error::Corruption {
+        file,
+        structure: Structure::PhysicalLogRecord,
+        detail,
+        ..
+    } = &error
+    else {
+        panic!("expected physical log corruption, got {error}");
+    };
+    assert_eq!(
+        *file,
+        prefixed_segment_name(PHYSICAL_LOG_PREFIX, last),
+        "{error}"
+    );
+    assert!(detail.contains("no physical log segment holds"), "{detail}");
+    assert!(
+        files == snapshot(&vfs).await,
+        "the refused open changed files"
+    );
+}
+
+#[test]
+fn a_physical_log_missing_its_first_segment_is_corruption() {
+    // Proves a physical log whose interval's first segment is gone, while a later one holds
+    // before-images, fails the open typed instead of restoring nothing, and deletes nothing.
+    let dir = tempfile::tempdir().unwrap();
+    block_on(missing_first_physical_log_segment_case(
+        StdVfs::new(dir.path()).unwrap(),
+    ));
+    block_on(missing_first_physical_log_segment_case(MemVfs::new()));
 }
