@@ -465,7 +465,11 @@ async fn simulate(
 
     let mut fs = SimFs::new(fs_config(scenario, seed, 0, options.record_trace));
     fs.set_faults_enabled(false);
-    hub.lock().anchor_regions = engine_options.strategy.anchor_regions();
+    {
+        let mut hub_state = hub.lock();
+        hub_state.anchor_regions = engine_options.strategy.anchor_regions();
+        hub_state.paced_at_least = crate::hub::measured::paced_at_least(&engine_options);
+    }
     hub.attach(&fs);
     let mut engine = Rc::new(
         Engine::open(

@@ -4,7 +4,7 @@
 //! The engine calls the observer inline, under its latch, so the hub is updated in the same
 //! order the engine applies commits and takes checkpoint steps.
 
-mod measured;
+pub(crate) mod measured;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -156,6 +156,8 @@ pub struct HubState {
     pub open_checkpoint: Option<u64>,
     /// What the harness saw of the last checkpoint that started, for its measures.
     pub seen: measured::CheckpointSeen,
+    /// How long a checkpoint that wrote pages must last ([`measured::paced_at_least`]).
+    pub paced_at_least: Option<std::time::Duration>,
     /// The phase running now is the quiet one (no crash), for the failures the hub reports.
     pub quiet: bool,
     /// Commits logged so far (for telling an idle checkpoint).
@@ -330,7 +332,11 @@ impl Observer for HubObserver {
     fn checkpoint_finished(&self, count: u64, trigger: Trigger, measures: &CheckpointMeasures) {
         let mut state = self.hub.lock();
         state.measures.checkpoint(trigger, measures);
-        let Some(message) = state.seen.finished(count, trigger, measures) else {
+        let paced_at_least = state.paced_at_least;
+        let Some(message) = state
+            .seen
+            .finished(count, trigger, measures, paced_at_least)
+        else {
             return;
         };
         let crash_index = (!state.quiet).then_some(state.phase);

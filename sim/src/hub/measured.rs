@@ -9,9 +9,27 @@
 //! (every design blocks commits while it takes its redo point or sets its pending bits), for
 //! no longer than the checkpoint took. And a checkpoint whose trigger skips when idle (all but
 //! a forced one and recovery's) must not run when no commit was logged since the last finished
-//! checkpoint of the same engine started: nothing could be newer than its redo point.
+//! checkpoint of the same engine started: nothing could be newer than its redo point. A
+//! checkpoint that wrote pages under a pacing promise ([`paced_at_least`]) lasts at least that.
 
-use crashpoint::{CheckpointMeasures, CheckpointStep, Trigger};
+use std::time::Duration;
+
+use crashpoint::{CheckpointMeasures, CheckpointStep, Options, Strategy, Trigger};
+
+/// How long a checkpoint that wrote pages lasts at least, by what the options promise: the
+/// fuzzy strategy spreads its page writes over `checkpoint_completion_target` of the
+/// checkpoint interval (PostgreSQL's pacing), the k-th of n pages not before that much times
+/// k / n, unless a writer waiting for log space hurries it, which only an engine with a
+/// `log_capacity_bytes` has. None when nothing is promised.
+pub fn paced_at_least(options: &Options) -> Option<Duration> {
+    let spread = options
+        .checkpoint_interval
+        .mul_f64(options.checkpoint_completion_target);
+    (options.strategy == Strategy::Fuzzy
+        && options.log_capacity_bytes.is_none()
+        && !spread.is_zero())
+    .then_some(spread)
+}
 
 /// What the harness saw of the checkpoint that started last.
 #[derive(Clone, Debug, Default)]
@@ -55,6 +73,7 @@ impl CheckpointSeen {
         count: u64,
         trigger: Trigger,
         measures: &CheckpointMeasures,
+        paced_at_least: Option<Duration>,
     ) -> Option<String> {
         let idle_since = self.last_finished_at;
         self.last_finished_at = Some(self.commits_at_start);
@@ -63,6 +82,16 @@ impl CheckpointSeen {
                 "checkpoint {count} ran for trigger {trigger} though no commit was logged since \
                  the last finished checkpoint started: an idle checkpoint is skipped"
             ));
+        }
+        if let Some(spread) = paced_at_least.filter(|_| self.page_steps > 0) {
+            if measures.duration < spread {
+                return Some(format!(
+                    "checkpoint {count} wrote {} pages in {:?}, but its page writes are paced \
+                     over {spread:?} (checkpoint_completion_target of the interval) and no \
+                     writer could hurry it",
+                    self.page_steps, measures.duration
+                ));
+            }
         }
         self.disagreement(count, measures)
     }
@@ -117,7 +146,8 @@ mod tests {
     use crashpoint::strategy::steps::sharp::{PAGE_WRITTEN, STARTED};
     use crashpoint::{CheckpointMeasures, CheckpointStep, Trigger};
 
-    use super::CheckpointSeen;
+    use super::{paced_at_least, CheckpointSeen};
+    use crashpoint::{Options, Strategy};
 
     fn measures(pages: u64, bytes: u64) -> CheckpointMeasures {
         let mut measures = CheckpointMeasures {
@@ -160,11 +190,66 @@ mod tests {
         let mut seen = CheckpointSeen::default();
         let checkpoint = |seen: &mut CheckpointSeen, count, commits, trigger| {
             seen.step(count, &CheckpointStep::new(&STARTED), commits);
-            seen.finished(count, trigger, &measures(0, 0))
+            seen.finished(count, trigger, &measures(0, 0), None)
         };
         assert_eq!(checkpoint(&mut seen, 1, 4, Trigger::Interval), None);
         assert_eq!(checkpoint(&mut seen, 2, 4, Trigger::Forced), None);
         assert!(checkpoint(&mut seen, 3, 4, Trigger::Interval).is_some());
         assert_eq!(checkpoint(&mut seen, 4, 5, Trigger::Interval), None);
+    }
+
+    #[test]
+    fn a_paced_checkpoint_that_wrote_pages_lasts_its_spread() {
+        // Proves a checkpoint that wrote a page in less than the promised spread fails, and one
+        // that wrote none, or lasted long enough, or had no promise, passes.
+        let spread = Some(Duration::from_millis(5));
+        let mut seen = CheckpointSeen::default();
+        seen.step(1, &CheckpointStep::new(&STARTED), 1);
+        assert_eq!(
+            seen.finished(1, Trigger::Interval, &measures(0, 0), spread),
+            None
+        );
+        let mut quick = measures(1, 512);
+        quick.duration = Duration::from_millis(4);
+        let mut paced = quick.clone();
+        paced.duration = Duration::from_millis(5);
+        for (commits, checkpoint_measures, promise, fails) in [
+            (2, &quick, spread, true),
+            (3, &paced, spread, false),
+            (4, &quick, None, false),
+        ] {
+            seen.step(commits, &CheckpointStep::new(&STARTED), commits);
+            seen.step(commits, &CheckpointStep::page(&PAGE_WRITTEN, 7, 0), commits);
+            seen.bytes_written = 512;
+            let verdict = seen.finished(commits, Trigger::Interval, checkpoint_measures, promise);
+            assert_eq!(verdict.is_some(), fails, "{verdict:?}");
+        }
+    }
+
+    #[test]
+    fn only_an_unhurried_fuzzy_engine_promises_pacing() {
+        // Proves the pacing promise is the fuzzy strategy's spread, and none where a writer
+        // waiting for log space may hurry the checkpoint or another strategy writes at once.
+        let fuzzy = Options {
+            strategy: Strategy::Fuzzy,
+            checkpoint_interval: Duration::from_millis(100),
+            checkpoint_completion_target: 0.5,
+            ..Options::default()
+        };
+        assert_eq!(paced_at_least(&fuzzy), Some(Duration::from_millis(50)));
+        let hurried = Options {
+            log_capacity_bytes: Some(1 << 20),
+            ..fuzzy.clone()
+        };
+        assert_eq!(paced_at_least(&hurried), None);
+        for strategy in [Strategy::Sharp, Strategy::PhysicalLog] {
+            assert_eq!(
+                paced_at_least(&Options {
+                    strategy,
+                    ..fuzzy.clone()
+                }),
+                None
+            );
+        }
     }
 }
