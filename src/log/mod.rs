@@ -401,3 +401,42 @@ impl<V: Vfs> Log<V> {
         self.next_lsn().saturating_sub(lsn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    // Only the prefix followed by exactly 20 digits names a segment: other files in the
+    // directory (a shorter number, a letter, another log's prefix) are never taken for one.
+    #[test]
+    fn only_twenty_digits_after_the_prefix_name_a_segment() {
+        assert_eq!(parse_segment_name("log-00000000000000004096"), Some(4096));
+        for name in [
+            "log-4096",
+            "log-000000000000000004096",
+            "log-0000000000000000409x",
+            "log-+0000000000000004096",
+            "plog-00000000000000004096",
+            "data",
+            "log-",
+        ] {
+            assert_eq!(parse_segment_name(name), None, "{name}");
+        }
+        assert!(is_log_file("plog-00000000000000004096"));
+        assert!(is_log_file("log-00000000000000004096"));
+        assert!(!is_log_file("data"));
+        assert!(!is_log_file("control"));
+    }
+
+    proptest! {
+        // Every segment start reads back from its name, under either log's prefix.
+        #[test]
+        fn segment_names_round_trip(start in any::<u64>()) {
+            prop_assert_eq!(parse_segment_name(&segment_name(start)), Some(start));
+            let physical = prefixed_segment_name(PHYSICAL_LOG_PREFIX, start);
+            prop_assert_eq!(parse_prefixed_segment_name(PHYSICAL_LOG_PREFIX, &physical), Some(start));
+            prop_assert_eq!(parse_segment_name(&physical), None);
+        }
+    }
+}
