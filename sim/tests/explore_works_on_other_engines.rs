@@ -3,7 +3,7 @@
 //! its promise. A correct redb passes; redb whose `sync_data` does nothing (the canary subject,
 //! `canary` feature) fails states of the same seed. Our engine through the seam passes too.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crashpoint_sim::explore::{check_state, explore, Recording, StateVerdict};
 use crashpoint_sim::scenario::Scenario;
@@ -68,30 +68,10 @@ fn a_disk_without_garbage_tears_into_old_and_new_sectors_only() {
     );
 }
 
-/// Our engine through the generic seam, crashing inside its work with torn writes.
-const ENGINE_THROUGH_THE_SEAM: &str = r#"
-subject = "crashpoint-seam"
-crashes_per_seed = 2
-
-[workload]
-keys = 100
-
-[engine]
-cache_pages = 16
-page_size_bytes = 512
-
-[faults]
-sector_size_bytes = 128
-
-[crash]
-mode = "io"
-io_max = 150
-"#;
-
 #[test]
 fn our_engine_explores_through_the_seam() {
     // Proves the seam's explore holds our engine as it holds redb, with no failure.
-    let scenario = Scenario::parse(ENGINE_THROUGH_THE_SEAM, Path::new("seam.toml")).unwrap();
+    let scenario = Scenario::resolve("crashpoint-seam", &scenarios_directory()).unwrap();
     let recording = Recording::new(&scenario, 0, None).expect("seed records");
     assert!(recording.points() > 0);
     let exploration = explore(&recording, 3_000, 0);

@@ -17,38 +17,23 @@
 //! redb-bit-rot seed 2237, 9 of 1,500 seeds) instead of returning `StorageError::Corrupted`; the
 //! subject driver excuses a panic after faults outside the promise and logs it.
 
+mod common;
+
 use std::path::Path;
 
 use crashpoint_sim::driver::{run_seed, SeedOptions};
 use crashpoint_sim::outcome::FailureKind;
 use crashpoint_sim::scenario::Scenario;
 
-/// redb-torn-writes with torn sectors that may hold garbage.
-const TORN_WITH_GARBAGE: &str = r#"
-subject = "redb"
-default = false
-crashes_per_seed = 3
-
-[workload]
-keys = 200
-
-[faults]
-sector_size_bytes = 128
-
-[crash]
-mode = "io"
-io_max = 200
-survive = 0.2
-vanish = 0.2
-torn = 0.6
-garbage = true
-"#;
-
 #[test]
 fn redb_refuses_its_database_when_a_torn_header_holds_garbage() {
     // Proves the finding above: some seed fails within 50, at recovery, with redb reporting its
     // header unreadable; the same seed passes when torn sectors are only old or new.
-    let scenario = Scenario::parse(TORN_WITH_GARBAGE, Path::new("redb-torn-garbage.toml")).unwrap();
+    let scenario = Scenario::parse(
+        common::REDB_TORN_WITH_GARBAGE,
+        Path::new("redb-torn-garbage.toml"),
+    )
+    .unwrap();
     let (seed, failure) = (0..50)
         .find_map(|seed| {
             run_seed(&scenario, seed, &SeedOptions::default())
@@ -68,7 +53,7 @@ fn redb_refuses_its_database_when_a_torn_header_holds_garbage() {
         failure.message
     );
     let without_garbage = Scenario::parse(
-        &TORN_WITH_GARBAGE.replace("garbage = true", "garbage = false"),
+        &common::REDB_TORN_WITH_GARBAGE.replace("garbage = true", "garbage = false"),
         Path::new("redb-torn.toml"),
     )
     .unwrap();

@@ -4,6 +4,8 @@
 //! bug, `redb-skip-sync`).
 #![cfg(feature = "canary")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -120,29 +122,6 @@ fn a_redb_canary_failure_shrinks_to_a_smaller_case_that_replays() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-/// Our engine through the generic seam, crashing inside its work with torn writes.
-const ENGINE_THROUGH_THE_SEAM: &str = r#"
-subject = "crashpoint-seam"
-crashes_per_seed = 2
-
-[workload]
-keys = 200
-
-[engine]
-cache_pages = 16
-page_size_bytes = 512
-
-[faults]
-sector_size_bytes = 128
-
-[crash]
-mode = "io"
-io_max = 200
-torn = 0.6
-survive = 0.2
-vanish = 0.2
-"#;
-
 /// Runs `schedule` on a seed of `scenario`, with no canary.
 fn replay(scenario: &Scenario, seed: u64, schedule: Schedule) -> SeedOutcome {
     let options = SeedOptions {
@@ -158,7 +137,7 @@ fn a_recorded_subject_schedule_replays_its_run() {
     // disk call and at a random time, with write errors and with bit rot injected by disk
     // call) and of our engine through the seam, run again from the schedule it recorded, gives
     // the same outcome: the same final state after the same I/O, faults, crashes and checks.
-    let seam = Scenario::parse(ENGINE_THROUGH_THE_SEAM, Path::new("seam.toml")).unwrap();
+    let seam = Scenario::resolve("crashpoint-seam", &scenarios_directory()).unwrap();
     let mut scenarios: Vec<Scenario> = [
         "redb-torn-writes",
         "redb-smoke",
@@ -228,29 +207,6 @@ fn a_recorded_subject_schedule_replays_its_run() {
     assert!(faults_replayed > 0, "no seed recorded a fault to replay");
 }
 
-/// redb-torn-writes with torn sectors that may hold garbage: redb refuses a database whose
-/// header a crash tore (`redb_findings.rs`), a failure that needs the crash on the header's
-/// write.
-const TORN_WITH_GARBAGE: &str = r#"
-subject = "redb"
-default = false
-crashes_per_seed = 3
-
-[workload]
-keys = 200
-
-[faults]
-sector_size_bytes = 128
-
-[crash]
-mode = "io"
-io_max = 200
-survive = 0.2
-vanish = 0.2
-torn = 0.6
-garbage = true
-"#;
-
 #[test]
 fn a_torn_redb_header_shrinks_to_one_commit() {
     // Proves shrink follows a subject's crash when removed commits move it: each commit
@@ -258,7 +214,11 @@ fn a_torn_redb_header_shrinks_to_one_commit() {
     // calls, and the search finds the header again, so the finding shrinks to a single commit
     // (moving the crash by one or two calls only, as inside a checkpoint window, kept 23 of
     // 24).
-    let scenario = Scenario::parse(TORN_WITH_GARBAGE, Path::new("redb-torn-garbage.toml")).unwrap();
+    let scenario = Scenario::parse(
+        common::REDB_TORN_WITH_GARBAGE,
+        Path::new("redb-torn-garbage.toml"),
+    )
+    .unwrap();
     let seed = 0;
     let shrunk = shrink(&scenario, seed, None, 2000).expect("seed 0 fails and shrinks");
     println!(

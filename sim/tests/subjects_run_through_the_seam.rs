@@ -11,29 +11,6 @@ fn scenarios_directory() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
 }
 
-/// Our engine through the generic seam, crashing inside its work with torn writes.
-const ENGINE_THROUGH_THE_SEAM: &str = r#"
-subject = "crashpoint-seam"
-crashes_per_seed = 3
-
-[workload]
-keys = 200
-
-[engine]
-cache_pages = 16
-page_size_bytes = 512
-
-[faults]
-sector_size_bytes = 128
-
-[crash]
-mode = "io"
-io_max = 200
-torn = 0.6
-survive = 0.2
-vanish = 0.2
-"#;
-
 #[test]
 fn a_redb_seed_replays_byte_for_byte() {
     // Proves redb under madsim is deterministic: the same seed gives the same I/O trace digest,
@@ -52,7 +29,7 @@ fn a_redb_seed_replays_byte_for_byte() {
 fn our_engine_passes_through_the_seam() {
     // Proves the generic driver and oracle hold our engine as they hold redb: crashes inside
     // its I/O with torn writes, recoveries checked, and no failure.
-    let scenario = Scenario::parse(ENGINE_THROUGH_THE_SEAM, Path::new("seam.toml")).unwrap();
+    let scenario = Scenario::resolve("crashpoint-seam", &scenarios_directory()).unwrap();
     for seed in 0..30 {
         let outcome = run_seed(&scenario, seed, &SeedOptions::default());
         assert!(
@@ -71,7 +48,7 @@ fn our_engines_planted_bug_is_caught_through_the_seam() {
     // Proves the seam's oracle has teeth on our engine too: with a checkpoint's header written
     // before its pages (a planted bug the dedicated driver also catches), a seed fails within
     // 200.
-    let scenario = Scenario::parse(ENGINE_THROUGH_THE_SEAM, Path::new("seam.toml")).unwrap();
+    let scenario = Scenario::resolve("crashpoint-seam", &scenarios_directory()).unwrap();
     let planted = SeedOptions {
         canary: Some("header-before-pages".to_string()),
         ..SeedOptions::default()
