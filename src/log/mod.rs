@@ -405,6 +405,8 @@ impl<V: Vfs> Log<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vfs::mem::MemVfs;
+    use futures::executor::block_on;
     use proptest::prelude::*;
 
     // Only the prefix followed by exactly 20 digits names a segment: other files in the
@@ -427,6 +429,68 @@ mod tests {
         assert!(is_log_file("log-00000000000000004096"));
         assert!(!is_log_file("data"));
         assert!(!is_log_file("control"));
+    }
+
+    // Segments hold whole records up to their size: a record that would run past its segment's
+    // end starts the next segment, so each segment holds as many records as fit and no more,
+    // and a flush writes each record into the segment named by where it starts.
+    #[test]
+    fn a_record_that_does_not_fit_starts_the_next_segment() {
+        let segment_bytes = 1024;
+        let vfs = MemVfs::new();
+        let log: Log<MemVfs> = Log::new(0, 0, None, BTreeSet::new(), segment_bytes, 1);
+        let record = Record::BeginCheckpoint {
+            checkpoint_count: 7,
+        };
+        let len = record::encoded_len(&record) as u64;
+        let per_segment = (segment_bytes / len) as usize;
+        assert!(per_segment >= 2 && segment_bytes % len != 0, "{len}");
+        let starts: Vec<u64> = (0..per_segment * 3 + 1)
+            .map(|_| log.append(&record).0 .0)
+            .collect();
+        block_on(log.flush(&vfs, false)).unwrap();
+        let expected: Vec<u64> = starts.iter().step_by(per_segment).copied().collect();
+        assert_eq!(segment_starts(&vfs), expected);
+        for pair in expected.windows(2) {
+            let file = block_on(vfs.open(&segment_name(pair[0]))).unwrap();
+            assert_eq!(block_on(file.len()).unwrap(), pair[1] - pair[0]);
+            assert!(pair[1] - pair[0] <= segment_bytes);
+        }
+        assert_eq!(log.next_lsn(), starts.last().unwrap() + len);
+    }
+
+    // A record larger than a segment, first in a fresh log, gets the first segment to itself
+    // (one segment, past the size, rather than an empty one before it), and the next record
+    // starts the second.
+    #[test]
+    fn a_record_larger_than_a_segment_has_one_to_itself() {
+        let segment_bytes = 256;
+        let vfs = MemVfs::new();
+        let log: Log<MemVfs> = Log::new(0, 0, None, BTreeSet::new(), segment_bytes, 1);
+        let large = Record::Commit {
+            txn_id: 1,
+            writes: vec![crate::types::Write::put(b"key".to_vec(), vec![7; 600])],
+        };
+        let (first, end) = log.append(&large);
+        let (second, _) = log.append(&Record::BeginCheckpoint {
+            checkpoint_count: 1,
+        });
+        assert_eq!((first.0, second.0), (0, end));
+        block_on(log.flush(&vfs, false)).unwrap();
+        assert_eq!(segment_starts(&vfs), [0, end]);
+        let file = block_on(vfs.open(&segment_name(0))).unwrap();
+        assert_eq!(block_on(file.len()).unwrap(), end);
+    }
+
+    /// The starts of the redo log segments in `vfs`, ascending.
+    fn segment_starts(vfs: &MemVfs) -> Vec<u64> {
+        let names = block_on(vfs.list()).unwrap();
+        let mut starts: Vec<u64> = names
+            .iter()
+            .filter_map(|name| parse_segment_name(name))
+            .collect();
+        starts.sort_unstable();
+        starts
     }
 
     proptest! {
