@@ -436,17 +436,25 @@ mod tests {
     // and a flush writes each record into the segment named by where it starts.
     #[test]
     fn a_record_that_does_not_fit_starts_the_next_segment() {
-        let segment_bytes = 1024;
-        let vfs = MemVfs::new();
-        let log: Log<MemVfs> = Log::new(0, 0, None, BTreeSet::new(), segment_bytes, 1);
         let record = Record::BeginCheckpoint {
             checkpoint_count: 7,
         };
         let len = record::encoded_len(&record) as u64;
+        // A size records do not divide, and one they fill exactly (the last record ending at
+        // the segment's end still fits).
+        for segment_bytes in [1024, 4 * len] {
+            segments_hold_what_fits(&record, segment_bytes);
+        }
+    }
+
+    fn segments_hold_what_fits(record: &Record, segment_bytes: u64) {
+        let vfs = MemVfs::new();
+        let log: Log<MemVfs> = Log::new(0, 0, None, BTreeSet::new(), segment_bytes, 1);
+        let len = record::encoded_len(record) as u64;
         let per_segment = (segment_bytes / len) as usize;
-        assert!(per_segment >= 2 && segment_bytes % len != 0, "{len}");
+        assert!(per_segment >= 2, "{len}");
         let starts: Vec<u64> = (0..per_segment * 3 + 1)
-            .map(|_| log.append(&record).0 .0)
+            .map(|_| log.append(record).0 .0)
             .collect();
         block_on(log.flush(&vfs, false)).unwrap();
         let expected: Vec<u64> = starts.iter().step_by(per_segment).copied().collect();
