@@ -10,7 +10,7 @@ use common::{apply, assert_same, key, log_segments, open_on, small_options, valu
 use crashpoint::format::header::{self, Header, HeaderChoice, HEADER_SLOT_OFFSETS};
 use crashpoint::format::page::{self, Node};
 use crashpoint::format::translation::{BlockRef, Translation};
-use crashpoint::{Error, MemVfs, Options, PageId, Structure, SyncMode, Vfs, Write};
+use crashpoint::{Error, MemVfs, Options, PageId, Structure, SyncMode, Vfs, VfsFile, Write};
 use futures::executor::block_on;
 
 fn options() -> Options {
@@ -196,6 +196,30 @@ fn a_corrupt_translation_is_typed_translation_corruption() {
             open_on(vfs.clone(), &options()).await.map(|_| ()),
             Structure::Translation,
         );
+        assert_eq!((file.as_str(), offset), ("data", block.offset));
+    });
+}
+
+#[test]
+fn a_translation_past_the_end_of_the_file_is_typed_translation_corruption() {
+    // Proves a data file cut short inside the chosen checkpoint's translation fails the open as
+    // corruption of the translation at its offset, not as an I/O error.
+    block_on(async {
+        let (vfs, _) = closed_database().await;
+        let (_, header, _) = headers(&vfs);
+        let block = header.translation;
+        let data = vfs.open("data").await.unwrap();
+        data.set_len(block.offset + u64::from(block.len) / 2)
+            .await
+            .unwrap();
+        data.sync().await.unwrap();
+        drop(data);
+        let opened = open_on(vfs.clone(), &options()).await.map(|_| ());
+        let Err(Error::Corruption { detail, .. }) = &opened else {
+            panic!("expected corruption, got {opened:?}");
+        };
+        assert!(detail.contains("past the end"), "{detail}");
+        let (file, offset) = expect_corruption(opened, Structure::Translation);
         assert_eq!((file.as_str(), offset), ("data", block.offset));
     });
 }
