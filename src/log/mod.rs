@@ -531,6 +531,32 @@ mod tests {
         }
     }
 
+    // Trimming removes exactly the segments that hold only bytes before the given LSN, never
+    // the open one, and reports them; the log counts its bytes since any LSN.
+    #[test]
+    fn trim_removes_only_segments_wholly_before_the_lsn() {
+        let vfs = MemVfs::new();
+        let log: Log<MemVfs> = Log::new(0, 0, None, BTreeSet::new(), 256, 1);
+        let record = Record::BeginCheckpoint {
+            checkpoint_count: 3,
+        };
+        for _ in 0..40 {
+            log.append(&record);
+        }
+        block_on(log.flush(&vfs, true)).unwrap();
+        let starts = segment_starts(&vfs);
+        assert!(starts.len() >= 4, "{starts:?}");
+        assert_eq!(log.bytes_since(starts[1]), log.next_lsn() - starts[1]);
+        // Up to the third segment's start: the first two go, and only they.
+        let removed = block_on(log.trim(&vfs, starts[2])).unwrap();
+        assert_eq!(removed, starts[..2]);
+        assert_eq!(segment_starts(&vfs), starts[2..]);
+        // Past the end of the log: everything but the open (last) segment goes.
+        let removed = block_on(log.trim(&vfs, log.next_lsn() + 1)).unwrap();
+        assert_eq!(removed, starts[2..starts.len() - 1]);
+        assert_eq!(segment_starts(&vfs), [*starts.last().unwrap()]);
+    }
+
     /// The starts of the redo log segments in `vfs`, ascending.
     fn segment_starts(vfs: &MemVfs) -> Vec<u64> {
         let names = block_on(vfs.list()).unwrap();
