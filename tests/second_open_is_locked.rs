@@ -16,6 +16,16 @@ fn options() -> Options {
     small_options(SyncMode::Instant)
 }
 
+/// Held by the tests that take real directory locks. A `flock` belongs to the open file, and a
+/// process forked to spawn the cross-process test's child shares every open file until it
+/// execs, so a lock dropped in that window stays held a moment longer: the tests that drop a
+/// lock and open again must not run while another test forks.
+static REAL_LOCKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn real_locks() -> std::sync::MutexGuard<'static, ()> {
+    REAL_LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Set in the environment of the child process that holds a directory for the cross-process
 /// test; names the directory.
 const CHILD_DIRECTORY: &str = "CRASHPOINT_TEST_LOCK_HOLDER_DIR";
@@ -55,6 +65,7 @@ fn a_second_open_of_one_mem_vfs_is_locked_until_close_or_drop() {
 #[test]
 fn a_second_open_of_one_real_directory_is_locked_until_drop() {
     // Proves two engines in one process on one real directory exclude each other, the error names the directory, and drop releases it.
+    let _forks = real_locks();
     let dir = tempfile::tempdir().unwrap();
     let location = dir.path().display().to_string();
     block_on(async {
@@ -90,6 +101,7 @@ fn another_process_holding_the_directory_locks_it_out_until_it_is_killed() {
     if let Some(directory) = std::env::var_os(CHILD_DIRECTORY) {
         return hold_the_directory(directory);
     }
+    let _forks = real_locks();
     let dir = tempfile::tempdir().unwrap();
     let location = dir.path().display().to_string();
     let mut child = Command::new(std::env::current_exe().unwrap())
