@@ -23,7 +23,9 @@ fn options() -> Options {
 static REAL_LOCKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn real_locks() -> std::sync::MutexGuard<'static, ()> {
-    REAL_LOCKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    REAL_LOCKS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Set in the environment of the child process that holds a directory for the cross-process
