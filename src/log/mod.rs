@@ -515,6 +515,9 @@ mod tests {
                 let start = *segment_starts(&vfs).iter().rfind(|&&start| start <= next).unwrap();
                 prop_assert_eq!((next - start) % sector, 0, "log ends at {} in segment {}", next, start);
                 prop_assert_eq!(log.durable_lsn(), next);
+                // A log already on a boundary has nothing to pad: syncing it again writes nothing.
+                block_on(log.flush(&vfs, true)).unwrap();
+                prop_assert_eq!(log.next_lsn(), next);
             }
             // Padding does not start a segment per flush: a segment rolls only when a record or
             // its padding does not fit (at most 430 + 529 bytes short of 2048).
