@@ -201,20 +201,6 @@ impl HubState {
             .unwrap_or(0)
     }
 
-    /// Forgets the anchor writes of checkpoints a recovery passed over: of the first
-    /// `issued_before` (those issued before it began), every one for a checkpoint newer than
-    /// `used`, or all of them when it `created` the database again. The recovered engine numbers
-    /// its next checkpoints from the one it used, so an abandoned attempt's bytes, should a
-    /// later torn write complete them, stand for nothing the engine may open.
-    pub fn forget_abandoned_anchors(&mut self, issued_before: usize, used: u64, created: bool) {
-        let mut index = 0;
-        self.anchor_writes.retain(|write| {
-            let keep = index >= issued_before || (!created && write.checkpoint <= used);
-            index += 1;
-            keep
-        });
-    }
-
     pub fn note(&mut self, event: TimelineEvent) {
         if self.timeline_on && self.timeline.len() < TIMELINE_EVENTS_MAX {
             self.timeline.push(event);
@@ -446,38 +432,5 @@ impl Observer for HubObserver {
             }
             _ => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::{AnchorWrite, HubState};
-
-    fn write(checkpoint: u64) -> AnchorWrite {
-        AnchorWrite {
-            checkpoint,
-            file: "data".to_string(),
-            offset: (checkpoint % 2) * 4096,
-            bytes: Arc::new(vec![checkpoint as u8; 8]),
-        }
-    }
-
-    // A recovery that used checkpoint 1 forgets checkpoint 2's earlier attempt but keeps what
-    // came before it and what recovery itself wrote; one that created the database forgets all.
-    #[test]
-    fn a_recovery_forgets_the_anchors_it_passed_over() {
-        let mut state = HubState {
-            anchor_writes: vec![write(1), write(2), write(3), write(2)],
-            ..HubState::default()
-        };
-        state.forget_abandoned_anchors(3, 1, false);
-        let kept: Vec<u64> = state.anchor_writes.iter().map(|w| w.checkpoint).collect();
-        assert_eq!(kept, [1, 2]);
-        assert_eq!(state.anchor_written_max(), 2);
-        state.forget_abandoned_anchors(1, 1, true);
-        let kept: Vec<u64> = state.anchor_writes.iter().map(|w| w.checkpoint).collect();
-        assert_eq!(kept, [2]);
     }
 }

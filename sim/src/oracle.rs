@@ -15,9 +15,7 @@
 //! the log ended: damaged bytes of the log from the recovered log end up to the end of the
 //! first lost commit's record ([`excusing_loss`]), or, when recovery used a checkpoint older
 //! than the newest header written (or found no header and created the database again), damage
-//! to the anchor ([`anchor_damage`]). Excuses always name the faults. A passing recovery
-//! forgets the anchor writes of the checkpoints it passed over (the engine numbers its next
-//! checkpoints from the one it used), so an abandoned attempt never counts as durable later.
+//! to the anchor ([`anchor_damage`]). Excuses always name the faults.
 
 use crashpoint::strategy::AnchorRegion;
 use crashpoint::{Engine, Error, Lsn, Options, RecoveryReport};
@@ -252,7 +250,6 @@ pub async fn recover_and_check(
     }
     let disk = fs.clone();
     let anchor_regions = options.strategy.anchor_regions();
-    let anchors_before = hub.lock().anchor_writes.len();
     let opened = Engine::open(fs, SimClock::new(), options, hub.observer()).await;
     // What the recovery's own reads met (rot, latent errors, misdirected reads) explains what
     // it found as much as the damage before the crash does.
@@ -376,7 +373,6 @@ pub async fn recover_and_check(
         "check passed: recovered state equals the model"
     );
     hub_state.model.recovered(prefix, found.clone());
-    hub_state.forget_abandoned_anchors(anchors_before, report.checkpoint_count, report.created);
     drop(hub_state);
     Ok(Verdict::Recovered {
         engine: Box::new(engine),

@@ -11,8 +11,9 @@
 //!   0 held the first checkpoint 2's header whole, pointing at a translation since overwritten.
 //!
 //! The engine now fills a slot's padding with a stream drawn from its fields, so two headers
-//! differ in every sector and no tear can complete an older one; the oracle forgets the anchor
-//! writes of checkpoints a recovery passed over, so it never demands one back.
+//! differ in every sector and no tear can complete an older one. The oracle needs no change:
+//! it decides the durable checkpoint from the bytes that stand, and a mix of two headers is no
+//! header's bytes.
 
 use std::path::PathBuf;
 
