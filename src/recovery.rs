@@ -644,7 +644,17 @@ async fn load_checkpoint<V: Vfs>(
     };
     match (&anchor.header, &anchor.control) {
         (Some(header), _) => {
-            let blocks = crate::strategy::load_translation(data, data_len, header, options).await?;
+            // The other slot read as no valid header (empty, or failing to verify) may hide a
+            // newer checkpoint whose blocks lie in the space this one leaves free: a read
+            // fault passes, and a later recovery reads that header again. So the space stays
+            // untouched until the next header overwrites that slot.
+            let other_unread = anchor
+                .header_slots
+                .as_ref()
+                .is_some_and(|slots| !matches!(slots[1 - anchor.slot], SlotState::Valid(_)));
+            let blocks =
+                crate::strategy::load_translation(data, data_len, header, other_unread, options)
+                    .await?;
             loaded.cache = new_cache(options, blocks, header.root_page, header.next_page_id, 0, 0);
         }
         (None, Some(control)) => {

@@ -222,11 +222,13 @@ impl<V: Vfs, C: Clock> Engine<V, C> {
 }
 
 /// Loading a sharp checkpoint: reads and verifies the translation the header names and builds
-/// the block table from it.
+/// the block table from it, holding the space it leaves free if `hold_gaps` (see
+/// [`crate::allocator`]).
 pub(crate) async fn load_translation<F: crate::vfs::VfsFile>(
     data: &F,
     data_len: u64,
     header: &Header,
+    hold_gaps: bool,
     options: &crate::options::Options,
 ) -> Result<crate::allocator::BlockTable> {
     use crate::cachetable::DATA_FILE;
@@ -256,7 +258,8 @@ pub(crate) async fn load_translation<F: crate::vfs::VfsFile>(
     let translation = Translation::decode(&bytes).map_err(|detail| {
         Error::corruption(DATA_FILE, block.offset, Structure::Translation, detail)
     })?;
-    let mut blocks = crate::allocator::BlockTable::from_checkpoint(translation, block, data_len);
+    let mut blocks =
+        crate::allocator::BlockTable::from_checkpoint(translation, block, data_len, hold_gaps);
     #[cfg(feature = "canary")]
     blocks.set_reuse_checkpointed(options.planted(Canary::ReuseCheckpointedBlock));
     let _ = (&mut blocks, options);
