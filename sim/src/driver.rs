@@ -467,8 +467,7 @@ async fn simulate(
     fs.set_faults_enabled(false);
     {
         let mut hub_state = hub.lock();
-        hub_state.anchor_regions = engine_options.strategy.anchor_regions();
-        hub_state.paced_at_least = crate::hub::measured::paced_at_least(&engine_options);
+        hub_state.expect_engine(&engine_options);
     }
     hub.attach(&fs);
     let mut engine = Rc::new(

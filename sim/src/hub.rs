@@ -192,6 +192,14 @@ pub struct HubState {
 pub const TIMELINE_EVENTS_MAX: usize = 1 << 20;
 
 impl HubState {
+    /// What the hub holds an engine opened with `options` to: where its anchors lie (to record
+    /// every write to them) and how long its checkpoints must last. Every hub that watches an
+    /// engine is set up here, so no driver holds one engine to less than another.
+    pub fn expect_engine(&mut self, options: &crashpoint::Options) {
+        self.anchor_regions = options.strategy.anchor_regions();
+        self.paced_at_least = measured::paced_at_least(options);
+    }
+
     /// Highest checkpoint whose anchor write was ever issued: recovery can't use a newer one.
     pub fn anchor_written_max(&self) -> u64 {
         self.anchor_writes

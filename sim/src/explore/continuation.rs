@@ -74,7 +74,7 @@ impl Checker {
         {
             let mut state = hub.lock();
             state.model = facts.model.clone();
-            state.anchor_regions = options.strategy.anchor_regions();
+            state.expect_engine(&options);
             state.anchor_writes = facts.anchor_writes.clone();
         }
         hub.attach(&fs);
