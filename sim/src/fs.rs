@@ -324,6 +324,12 @@ impl SimFs {
     pub fn file_bytes(&self, name: &str) -> Option<Vec<u8>> {
         self.lock().file_bytes(name)
     }
+
+    /// The names a `list` would return now, for the harness's checks: not a call on the disk
+    /// (not counted, traced or faulted), so looking does not change the run.
+    pub fn names(&self) -> Vec<String> {
+        self.lock().list()
+    }
 }
 
 /// Frees a [`SimFs`]'s directory when the engine's [`DirectoryLock`] drops.

@@ -327,9 +327,10 @@ impl Observer for HubObserver {
         let mut state = self.hub.lock();
         state.measures.checkpoint(trigger, measures);
         let paced_at_least = state.paced_at_least;
+        let names = state.fs.as_ref().map(SimFs::names).unwrap_or_default();
         let Some(message) = state
             .seen
-            .finished(count, trigger, measures, paced_at_least)
+            .finished(count, trigger, measures, paced_at_least, &names)
         else {
             return;
         };
@@ -349,7 +350,10 @@ impl Observer for HubObserver {
     fn checkpoint_step(&self, count: u64, step: CheckpointStep) {
         let mut state = self.hub.lock();
         let commits = state.commits_logged;
-        state.seen.step(count, &step, commits);
+        let fs = state.fs.clone();
+        state.seen.step(count, &step, commits, || {
+            fs.as_ref().map(SimFs::names).unwrap_or_default()
+        });
         if step.is_start() {
             state.open_checkpoint = Some(count);
         }

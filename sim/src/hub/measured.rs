@@ -11,9 +11,17 @@
 //! a forced one and recovery's) must not run when no commit was logged since the last finished
 //! checkpoint of the same engine started: nothing could be newer than its redo point. A
 //! checkpoint that wrote pages under a pacing promise ([`paced_at_least`]) lasts at least that.
+//!
+//! A finished checkpoint must also have trimmed its redo log: every segment but the newest at
+//! its start lies wholly before the log's end then, and so before the point any design's
+//! replay starts from (the begin record, the redo point or the checkpoint record, each taken
+//! after the start). Such a segment still on disk at the finish is space the log never gives
+//! back. The harness reads segment names by their prefix and decimal start, not through the
+//! engine's parser.
 
 use std::time::Duration;
 
+use crashpoint::log::REDO_LOG_PREFIX;
 use crashpoint::{CheckpointMeasures, CheckpointStep, Options, Strategy, Trigger};
 
 /// How long a checkpoint that wrote pages lasts at least, by what the options promise: the
@@ -44,17 +52,47 @@ pub struct CheckpointSeen {
     pub commits_at_start: u64,
     /// The same for the last checkpoint of this engine that finished.
     pub last_finished_at: Option<u64>,
+    /// Redo log segments on disk when the checkpoint started, but the newest: its finish must
+    /// have removed them.
+    pub trimmable_at_start: Vec<String>,
+}
+
+/// The redo log segments among `names`, oldest first, by the start LSN their names carry.
+fn redo_segments(names: &[String]) -> Vec<(u64, String)> {
+    let mut segments: Vec<(u64, String)> = names
+        .iter()
+        .filter_map(|name| {
+            let digits = name.strip_prefix(REDO_LOG_PREFIX)?;
+            let start = digits
+                .bytes()
+                .all(|byte| byte.is_ascii_digit())
+                .then(|| digits.parse::<u64>().ok())??;
+            Some((start, name.clone()))
+        })
+        .collect();
+    segments.sort();
+    segments
 }
 
 impl CheckpointSeen {
     /// A checkpoint step: a start begins a new record; a page step is counted.
-    /// `commits` counts the commits this engine logged so far.
-    pub fn step(&mut self, count: u64, step: &CheckpointStep, commits: u64) {
+    /// `commits` counts the commits this engine logged so far; `names` are the files on disk
+    /// now (read only at a start).
+    pub fn step(
+        &mut self,
+        count: u64,
+        step: &CheckpointStep,
+        commits: u64,
+        names: impl FnOnce() -> Vec<String>,
+    ) {
         if step.is_start() {
+            let mut segments = redo_segments(&names());
+            segments.pop();
             *self = CheckpointSeen {
                 count,
                 commits_at_start: commits,
                 last_finished_at: self.last_finished_at,
+                trimmable_at_start: segments.into_iter().map(|(_, name)| name).collect(),
                 ..CheckpointSeen::default()
             };
         }
@@ -66,14 +104,15 @@ impl CheckpointSeen {
         }
     }
 
-    /// Checkpoint `count` finished: how its measures (or its running at all) disagree with
-    /// what was seen, in words.
+    /// Checkpoint `count` finished with `names` on disk: how its measures (or its running at
+    /// all, or the log it left) disagree with what was seen, in words.
     pub fn finished(
         &mut self,
         count: u64,
         trigger: Trigger,
         measures: &CheckpointMeasures,
         paced_at_least: Option<Duration>,
+        names: &[String],
     ) -> Option<String> {
         let idle_since = self.last_finished_at;
         self.last_finished_at = Some(self.commits_at_start);
@@ -92,6 +131,16 @@ impl CheckpointSeen {
                     self.page_steps, measures.duration
                 ));
             }
+        }
+        if let Some(kept) = self
+            .trimmable_at_start
+            .iter()
+            .find(|segment| names.contains(segment))
+        {
+            return Some(format!(
+                "checkpoint {count} finished but left log segment {kept}, which lay wholly \
+                 before the log's end when the checkpoint started: the log was not trimmed"
+            ));
         }
         self.disagreement(count, measures)
     }
@@ -164,9 +213,9 @@ mod tests {
     fn measures_must_match_the_steps_and_the_disk() {
         // Proves each disagreement is named and agreeing measures pass.
         let mut seen = CheckpointSeen::default();
-        seen.step(3, &CheckpointStep::new(&STARTED), 0);
-        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 7, 0), 0);
-        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 9, 1), 0);
+        seen.step(3, &CheckpointStep::new(&STARTED), 0, Vec::new);
+        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 7, 0), 0, Vec::new);
+        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 9, 1), 0, Vec::new);
         seen.bytes_written = 3000;
         assert_eq!(seen.disagreement(3, &measures(2, 2048)), None);
         assert!(seen.disagreement(2, &measures(2, 2048)).is_some());
@@ -179,7 +228,7 @@ mod tests {
         let mut long = measures(2, 2048);
         long.blocking.insert("end", Duration::from_millis(9));
         assert!(seen.disagreement(3, &long).is_some());
-        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 9, 0), 0);
+        seen.step(3, &CheckpointStep::page(&PAGE_WRITTEN, 9, 0), 0, Vec::new);
         assert!(seen.disagreement(3, &measures(3, 2048)).is_some());
     }
 
@@ -189,8 +238,8 @@ mod tests {
         // for an interval trigger and not for a forced one, and commits in between clear it.
         let mut seen = CheckpointSeen::default();
         let checkpoint = |seen: &mut CheckpointSeen, count, commits, trigger| {
-            seen.step(count, &CheckpointStep::new(&STARTED), commits);
-            seen.finished(count, trigger, &measures(0, 0), None)
+            seen.step(count, &CheckpointStep::new(&STARTED), commits, Vec::new);
+            seen.finished(count, trigger, &measures(0, 0), None, &[])
         };
         assert_eq!(checkpoint(&mut seen, 1, 4, Trigger::Interval), None);
         assert_eq!(checkpoint(&mut seen, 2, 4, Trigger::Forced), None);
@@ -204,9 +253,9 @@ mod tests {
         // that wrote none, or lasted long enough, or had no promise, passes.
         let spread = Some(Duration::from_millis(5));
         let mut seen = CheckpointSeen::default();
-        seen.step(1, &CheckpointStep::new(&STARTED), 1);
+        seen.step(1, &CheckpointStep::new(&STARTED), 1, Vec::new);
         assert_eq!(
-            seen.finished(1, Trigger::Interval, &measures(0, 0), spread),
+            seen.finished(1, Trigger::Interval, &measures(0, 0), spread, &[]),
             None
         );
         let mut quick = measures(1, 512);
@@ -218,12 +267,68 @@ mod tests {
             (3, &paced, spread, false),
             (4, &quick, None, false),
         ] {
-            seen.step(commits, &CheckpointStep::new(&STARTED), commits);
-            seen.step(commits, &CheckpointStep::page(&PAGE_WRITTEN, 7, 0), commits);
+            seen.step(commits, &CheckpointStep::new(&STARTED), commits, Vec::new);
+            seen.step(
+                commits,
+                &CheckpointStep::page(&PAGE_WRITTEN, 7, 0),
+                commits,
+                Vec::new,
+            );
             seen.bytes_written = 512;
-            let verdict = seen.finished(commits, Trigger::Interval, checkpoint_measures, promise);
+            let verdict = seen.finished(
+                commits,
+                Trigger::Interval,
+                checkpoint_measures,
+                promise,
+                &[],
+            );
             assert_eq!(verdict.is_some(), fails, "{verdict:?}");
         }
+    }
+
+    #[test]
+    fn a_finished_checkpoint_must_have_trimmed_the_segments_before_its_start() {
+        // Proves a segment wholly before the log's end at the start and still on disk at the
+        // finish is named, while the newest one at the start and later ones may stay, and
+        // files that are not redo segments are not read as such.
+        let names =
+            |list: &[&str]| -> Vec<String> { list.iter().map(|name| name.to_string()).collect() };
+        let at_start = names(&[
+            "data",
+            "plog-00000000000000000000",
+            "log-00000000000000000000",
+            "log-00000000000000004096",
+            "log-00000000000000008192",
+            "log-0000000000000000x192",
+        ]);
+        let mut seen = CheckpointSeen::default();
+        seen.step(2, &CheckpointStep::new(&STARTED), 1, || at_start.clone());
+        assert_eq!(
+            seen.trimmable_at_start,
+            names(&["log-00000000000000000000", "log-00000000000000004096"])
+        );
+        let left = names(&[
+            "data",
+            "log-00000000000000004096",
+            "log-00000000000000008192",
+        ]);
+        let verdict = seen
+            .clone()
+            .finished(2, Trigger::Forced, &measures(0, 0), None, &left);
+        assert!(
+            verdict
+                .as_deref()
+                .is_some_and(|message| message.contains("log-00000000000000004096")),
+            "{verdict:?}"
+        );
+        let trimmed = names(&[
+            "data",
+            "plog-00000000000000000000",
+            "log-00000000000000008192",
+            "log-00000000000000012288",
+        ]);
+        let verdict = seen.finished(2, Trigger::Forced, &measures(0, 0), None, &trimmed);
+        assert_eq!(verdict, None);
     }
 
     #[test]
