@@ -9,9 +9,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{commit_many, open_observed, open_on, small_options, snapshot, Model};
+use crashpoint::format::control::CONTROL_FILE;
 use crashpoint::format::header::{HEADER_BYTES, HEADER_SLOT_OFFSETS};
 use crashpoint::{
-    CheckpointStep, Error, MemVfs, Observer, Options, StdVfs, Structure, SyncMode, Vfs, VfsFile,
+    CheckpointStep, Error, MemVfs, Observer, Options, StdVfs, Strategy, Structure, SyncMode, Vfs,
+    VfsFile,
 };
 use futures::executor::block_on;
 
@@ -22,7 +24,11 @@ fn options() -> Options {
 /// A database whose log holds acknowledged commits after its last checkpoint (the engine is
 /// dropped without a clean close, as a killed process would leave it).
 async fn database_with_commits_in_the_log<V: Vfs + Clone>(vfs: &V) -> Model {
-    let engine = open_on(vfs.clone(), &options()).await.expect("creates");
+    database_with_commits_as(vfs, &options()).await
+}
+
+async fn database_with_commits_as<V: Vfs + Clone>(vfs: &V, options: &Options) -> Model {
+    let engine = open_on(vfs.clone(), options).await.expect("creates");
     let mut model = Model::new();
     commit_many(&engine, 0, 40, &mut model).await;
     model
@@ -41,8 +47,17 @@ where
 
 /// Opens `vfs`, expects corruption of `structure`, and checks the open changed no file.
 async fn expect_refused<V: Vfs + Clone>(vfs: &V, structure: Structure) -> (String, String) {
+    expect_refused_as(vfs, &options(), structure).await
+}
+
+/// `expect_refused`, opening with `options`.
+async fn expect_refused_as<V: Vfs + Clone>(
+    vfs: &V,
+    options: &Options,
+    structure: Structure,
+) -> (String, String) {
     let before = snapshot(vfs).await;
-    let error = match open_on(vfs.clone(), &options()).await {
+    let error = match open_on(vfs.clone(), options).await {
         Ok(_) => panic!("opened a damaged directory as a database: {before:?}"),
         Err(error) => error,
     };
@@ -123,6 +138,30 @@ fn a_deleted_data_file_beside_log_segments_is_refused() {
     on_both(
         |vfs| block_on(deleted_data_file_case(vfs)),
         |vfs| block_on(deleted_data_file_case(vfs)),
+    );
+}
+
+async fn deleted_control_file_case<V: Vfs + Clone>(vfs: V) {
+    let fuzzy = Options {
+        strategy: Strategy::Fuzzy,
+        page_size_bytes: 1024,
+        ..options()
+    };
+    database_with_commits_as(&vfs, &fuzzy).await;
+    vfs.remove(CONTROL_FILE).await.unwrap();
+    vfs.sync_dir().await.unwrap();
+    let (file, detail) = expect_refused_as(&vfs, &fuzzy, Structure::ControlFile).await;
+    assert_eq!(file, CONTROL_FILE);
+    assert!(detail.contains("log-0000"), "{detail}");
+}
+
+#[test]
+fn a_deleted_control_file_is_refused() {
+    // Proves a fuzzy database whose control file is gone is corruption of the control file
+    // (its anchor), not an I/O error or a new database, and nothing is deleted.
+    on_both(
+        |vfs| block_on(deleted_control_file_case(vfs)),
+        |vfs| block_on(deleted_control_file_case(vfs)),
     );
 }
 
