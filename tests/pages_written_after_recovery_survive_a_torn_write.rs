@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::{apply, assert_same, copy_vfs, key, open_on, small_options, value, Model};
+use common::{
+    apply, assert_same, copy_vfs, key, open_on, small_options, tear_changed_runs, value, Model,
+};
 use crashpoint::{MemVfs, Options, Strategy, SyncMode, Write};
 use futures::executor::block_on;
-
-const SECTOR: usize = 512;
 
 fn options(strategy: Strategy) -> Options {
     Options {
@@ -38,50 +38,6 @@ async fn commit_range(
     }
 }
 
-/// Tears every run of sectors of `data` that differs from `old` outside the anchor regions:
-/// the first half of the run (at least one sector) lands, the rest keeps its old bytes. A run
-/// of one sector is lost whole. Returns how many runs it tore.
-fn tear_changed_runs(strategy: Strategy, old: &[u8], data: &mut [u8]) -> usize {
-    let in_anchor = |sector: usize| {
-        let start = (sector * SECTOR) as u64;
-        strategy.anchor_regions().iter().any(|region| {
-            region.file == "data"
-                && start < region.offset + region.len
-                && region.offset < start + SECTOR as u64
-        })
-    };
-    let sectors = data.len().div_ceil(SECTOR);
-    let changed = |sector: usize| {
-        let range = sector * SECTOR..((sector + 1) * SECTOR).min(data.len());
-        !in_anchor(sector) && old.get(range.clone()) != Some(&data[range.clone()])
-    };
-    let mut runs = Vec::new();
-    let mut sector = 0;
-    while sector < sectors {
-        if changed(sector) {
-            let start = sector;
-            while sector < sectors && changed(sector) {
-                sector += 1;
-            }
-            runs.push(start..sector);
-        } else {
-            sector += 1;
-        }
-    }
-    for run in &runs {
-        let landed = if run.len() == 1 { 0 } else { run.len() / 2 };
-        for sector in run.start + landed..run.end {
-            let range = sector * SECTOR..((sector + 1) * SECTOR).min(data.len());
-            match old.get(range.clone()) {
-                Some(bytes) => data[range].copy_from_slice(bytes),
-                // Past the old end: the file grew, and the unlanded part reads as zeros.
-                None => data[range].fill(0),
-            }
-        }
-    }
-    runs.len()
-}
-
 fn torn_case(strategy: Strategy) {
     block_on(async {
         let vfs = MemVfs::new();
@@ -104,10 +60,19 @@ fn torn_case(strategy: Strategy) {
         commit_range(&engine, &mut model, 0..80, 2).await;
         drop(engine);
 
+        // Each run of changed sectors lands its first half (a run of one is lost whole).
+        let in_anchor = |offset: u64| {
+            strategy.anchor_regions().iter().any(|region| {
+                region.file == "data"
+                    && offset < region.offset + region.len
+                    && region.offset < offset + 512
+            })
+        };
         let torn = std::cell::Cell::new(0);
         let image = copy_vfs(&recovered, |name, bytes| {
             if name == "data" {
-                torn.set(tear_changed_runs(strategy, &at_recovery, bytes));
+                let runs = tear_changed_runs(&at_recovery, bytes, in_anchor, |run| run / 2);
+                torn.set(runs.len());
             }
         })
         .await;

@@ -356,3 +356,44 @@ pub async fn commit_many<V: Vfs, C: crashpoint::Clock>(
         apply(model, &writes);
     }
 }
+
+/// Tears the writes that turned `old` into `data`, as a crash would: each run of 512-byte
+/// sectors that differs (and that `keep` does not protect) lands only its first `landed(run)`
+/// sectors; the rest read as before (zeros past the old end). Returns the runs' lengths.
+pub fn tear_changed_runs(
+    old: &[u8],
+    data: &mut [u8],
+    keep: impl Fn(u64) -> bool,
+    landed: impl Fn(usize) -> usize,
+) -> Vec<usize> {
+    const SECTOR: usize = 512;
+    let len = data.len();
+    let sectors = len.div_ceil(SECTOR);
+    let range = move |sector: usize| sector * SECTOR..((sector + 1) * SECTOR).min(len);
+    let changed = |sector: usize| {
+        !keep((sector * SECTOR) as u64) && old.get(range(sector)) != Some(&data[range(sector)])
+    };
+    let mut runs = Vec::new();
+    let mut sector = 0;
+    while sector < sectors {
+        let start = sector;
+        while sector < sectors && changed(sector) {
+            sector += 1;
+        }
+        if sector > start {
+            runs.push(start..sector);
+        } else {
+            sector += 1;
+        }
+    }
+    for run in &runs {
+        for sector in run.start + landed(run.len()).min(run.len())..run.end {
+            let range = range(sector);
+            match old.get(range.clone()) {
+                Some(bytes) => data[range].copy_from_slice(bytes),
+                None => data[range].fill(0),
+            }
+        }
+    }
+    runs.iter().map(|run| run.len()).collect()
+}
