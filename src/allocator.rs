@@ -391,7 +391,12 @@ impl BlockTable {
         } else {
             CURRENT | INPROGRESS | CHECKPOINTED
         };
-        for (&offset, &bits) in &expected {
+        // Both ways: every referenced block carries its tables' bits, and no live block
+        // carries a bit for a table that does not reference it.
+        let offsets: std::collections::BTreeSet<u64> =
+            expected.keys().chain(self.blocks.keys()).copied().collect();
+        for offset in offsets {
+            let bits = expected.get(&offset).copied().unwrap_or(0);
             let live = self.blocks.get(&offset).map_or(0, |block| block.mask);
             if live & compared != bits & compared {
                 return Err(format!(
@@ -906,6 +911,99 @@ mod tests {
             );
         }
         assert_eq!(table.allocate(10), DATA_START);
+    }
+
+    // A block of length zero (an empty page) still owns one unit, so blocks tile the file.
+    #[test]
+    fn a_recovered_empty_block_owns_one_unit() {
+        let translation = Translation {
+            entries: [(1, block(DATA_START, 0)), (2, block(DATA_START + UNIT, 10))]
+                .into_iter()
+                .collect(),
+        };
+        let mut table =
+            BlockTable::from_checkpoint(translation, block(DATA_START + 2 * UNIT, 0), 0, false);
+        table.check().unwrap();
+        assert_eq!(table.file_end(), DATA_START + 3 * UNIT);
+        assert_eq!(table.allocate(1), DATA_START + 3 * UNIT);
+    }
+
+    /// A table with a block in every role: current only, current and checkpointed, inprogress,
+    /// checkpointed only, both translations, and free space between.
+    fn busy_table() -> (BlockTable, BlockRef, BlockRef) {
+        let mut table = BlockTable::new();
+        write(&mut table, 1, 100);
+        let replaced = write(&mut table, 2, 100);
+        checkpoint(&mut table, 50);
+        let current_only = write(&mut table, 2, 700);
+        table.begin_checkpoint();
+        let translation = block(table.allocate(30), 30);
+        table.set_inprogress_translation(translation);
+        assert_eq!(table.inprogress_translation(), Some(translation));
+        table.check().unwrap();
+        (table, replaced, current_only)
+    }
+
+    // check() is what every other test trusts: each kind of inconsistency is named.
+    #[test]
+    fn check_names_each_inconsistency() {
+        // A bit on a block no table references (here, one only reserved).
+        let (mut table, _, _) = busy_table();
+        let reserved = table.allocate(10);
+        table.check().unwrap();
+        table.blocks.get_mut(&reserved).unwrap().mask |= INPROGRESS;
+        let error = table.check().unwrap_err();
+        assert!(error.contains("tables reference it as"), "{error}");
+
+        let (mut table, replaced, _) = busy_table();
+        table.blocks.get_mut(&replaced.offset).unwrap().mask &= !CHECKPOINTED;
+        let error = table.check().unwrap_err();
+        assert!(error.contains("tables reference it as"), "{error}");
+
+        let (mut table, _, _) = busy_table();
+        let translation = table.checkpointed.translation_block.as_mut().unwrap();
+        translation.len = 2 * UNIT as u32;
+        let error = table.check().unwrap_err();
+        assert!(error.contains("checkpointed translation"), "{error}");
+
+        let (mut table, _, _) = busy_table();
+        let reserved = table.allocate(10);
+        table.blocks.get_mut(&reserved).unwrap().mask = 0;
+        let error = table.check().unwrap_err();
+        assert!(error.contains("no references"), "{error}");
+
+        let mut table = BlockTable::new();
+        table.free.insert(DATA_START, DATA_START + 100);
+        table.file_end = DATA_START + 100;
+        let error = table.check().unwrap_err();
+        assert!(error.contains("unaligned"), "{error}");
+
+        let mut table = BlockTable::new();
+        table.free.insert(DATA_START, DATA_START + UNIT);
+        table.free.insert(DATA_START + UNIT, DATA_START + 2 * UNIT);
+        table.file_end = DATA_START + 2 * UNIT;
+        let error = table.check().unwrap_err();
+        assert!(error.contains("not coalesced"), "{error}");
+
+        let mut table = BlockTable::new();
+        table.free.insert(DATA_START + UNIT, DATA_START + 2 * UNIT);
+        table.file_end = DATA_START + 2 * UNIT;
+        let error = table.check().unwrap_err();
+        assert!(error.contains("does not start at"), "{error}");
+
+        let mut table = BlockTable::new();
+        table.file_end = DATA_START + UNIT;
+        let error = table.check().unwrap_err();
+        assert!(error.contains("file_end"), "{error}");
+    }
+
+    // Handing a table a block that a table already holds is refused like one never reserved.
+    #[test]
+    #[should_panic(expected = "not reserved")]
+    fn set_current_refuses_a_block_another_page_holds() {
+        let mut table = BlockTable::new();
+        let first = write(&mut table, 1, 10);
+        table.set_current(2, first);
     }
 
     // Handing a table a block that was never reserved is refused loudly.
