@@ -979,6 +979,11 @@ mod tests {
         assert!(error.contains("unaligned"), "{error}");
 
         let mut table = BlockTable::new();
+        table.free.insert(DATA_START, DATA_START);
+        let error = table.check().unwrap_err();
+        assert!(error.contains("is empty"), "{error}");
+
+        let mut table = BlockTable::new();
         table.free.insert(DATA_START, DATA_START + UNIT);
         table.free.insert(DATA_START + UNIT, DATA_START + 2 * UNIT);
         table.file_end = DATA_START + 2 * UNIT;
