@@ -83,3 +83,55 @@ fn a_damaged_newest_header_slot_is_named_when_the_older_log_is_gone() {
     block_on(damaged_newest_slot_case(StdVfs::new(dir.path()).unwrap()));
     block_on(damaged_newest_slot_case(MemVfs::new()));
 }
+
+/// A checkpoint whose end record is in the log but whose header slot is damaged: the older
+/// checkpoint's blocks may have been reused, so the open fails naming that slot.
+async fn completed_checkpoint_with_a_damaged_header_case(extra_checkpoints: u32) {
+    let options = Options {
+        log_segment_bytes: 1 << 20,
+        ..options()
+    };
+    let vfs = MemVfs::new();
+    let engine = open_on(vfs.clone(), &options).await.unwrap();
+    let mut model = Model::new();
+    for round in 0..extra_checkpoints {
+        commit_many(&engine, 100 * round, 10, &mut model).await;
+        engine.checkpoint().await.unwrap();
+    }
+    commit_many(&engine, 0, 20, &mut model).await;
+    let newest = engine.checkpoint().await.unwrap();
+    commit_many(&engine, 20, 10, &mut model).await;
+    drop(engine);
+    let slot = (newest % 2) as usize;
+    let image = vfs.crash_image();
+    image.poke("data", HEADER_SLOT_OFFSETS[slot] + 20, &[0xa5; 8]);
+    let error = open_on(image, &options).await.err().expect("refused");
+    let Error::Corruption {
+        file,
+        offset,
+        structure,
+        detail,
+    } = &error
+    else {
+        panic!("expected corruption, got {error}");
+    };
+    assert_eq!(*structure, Structure::HeaderSlot(slot as u8), "{error}");
+    assert_eq!(
+        (file.as_str(), *offset),
+        ("data", HEADER_SLOT_OFFSETS[slot])
+    );
+    assert!(
+        detail.contains(&format!("the log ends checkpoint {newest}")),
+        "{detail}"
+    );
+}
+
+#[test]
+fn a_damaged_header_of_a_completed_checkpoint_is_named() {
+    // Proves the refusal names the damaged slot of the newest checkpoint, for either slot.
+    for extra_checkpoints in 0..2 {
+        block_on(completed_checkpoint_with_a_damaged_header_case(
+            extra_checkpoints,
+        ));
+    }
+}
