@@ -15,9 +15,14 @@ fn options() -> Options {
     small_options(SyncMode::Instant)
 }
 
-async fn damaged_newest_slot_case<V: Vfs + Clone>(vfs: V) {
+/// `extra_checkpoints` first, so the damaged slot is either one.
+async fn damaged_newest_slot_case<V: Vfs + Clone>(vfs: V, extra_checkpoints: u32) {
     let engine = open_on(vfs.clone(), &options()).await.unwrap();
     let mut model = Model::new();
+    for _ in 0..extra_checkpoints {
+        commit_many(&engine, 0, 10, &mut model).await;
+        engine.checkpoint().await.unwrap();
+    }
     commit_many(&engine, 0, 40, &mut model).await;
     let older = engine.checkpoint().await.unwrap();
     commit_many(&engine, 40, 40, &mut model).await;
@@ -80,8 +85,13 @@ async fn damaged_newest_slot_case<V: Vfs + Clone>(vfs: V) {
 fn a_damaged_newest_header_slot_is_named_when_the_older_log_is_gone() {
     // Proves the error names the header slot that failed, in the data file, rather than a log segment that no longer exists.
     let dir = tempfile::tempdir().unwrap();
-    block_on(damaged_newest_slot_case(StdVfs::new(dir.path()).unwrap()));
-    block_on(damaged_newest_slot_case(MemVfs::new()));
+    block_on(damaged_newest_slot_case(
+        StdVfs::new(dir.path()).unwrap(),
+        0,
+    ));
+    for extra_checkpoints in 0..2 {
+        block_on(damaged_newest_slot_case(MemVfs::new(), extra_checkpoints));
+    }
 }
 
 /// A checkpoint whose end record is in the log but whose header slot is damaged: the older
