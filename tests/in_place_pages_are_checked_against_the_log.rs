@@ -6,44 +6,10 @@
 
 mod common;
 
-use common::{apply, assert_same, copy_vfs, key, open_on, small_options, value, Model};
+use common::{assert_same, commit_keys, copy_vfs, in_place_options, open_on, Model};
 use crashpoint::log::{parse_prefixed_segment_name, PHYSICAL_LOG_PREFIX};
-use crashpoint::{Error, MemVfs, Options, Strategy, Structure, SyncMode, Vfs, Write};
+use crashpoint::{Error, MemVfs, Strategy, Structure, Vfs};
 use futures::executor::block_on;
-
-fn options(strategy: Strategy) -> Options {
-    Options {
-        strategy,
-        cache_pages: 8,
-        page_size_bytes: 1024,
-        log_segment_bytes: 1 << 20,
-        ..small_options(SyncMode::Instant)
-    }
-}
-
-async fn commit_round(
-    engine: &crashpoint::Engine<MemVfs, crashpoint::ManualClock>,
-    model: &mut Model,
-    round: u64,
-) {
-    commit_keys(engine, model, round, 0..80).await;
-}
-
-async fn commit_keys(
-    engine: &crashpoint::Engine<MemVfs, crashpoint::ManualClock>,
-    model: &mut Model,
-    round: u64,
-    keys: impl Iterator<Item = u32>,
-) {
-    for index in keys {
-        let writes = vec![Write::put(
-            key(index),
-            value(round * 1000 + u64::from(index), 150),
-        )];
-        engine.commit(writes.clone()).await.unwrap();
-        apply(model, &writes);
-    }
-}
 
 /// Puts back, in `data`, the pre-checkpoint bytes (`old`) of every sector the checkpoint wrote
 /// (`written`) and a later write changed again: as if both writes were lost, the checkpoint's
@@ -69,11 +35,13 @@ fn a_fuzzy_checkpoint_write_that_was_lost_is_repaired_from_the_full_page_images(
     block_on(async {
         let strategy = Strategy::Fuzzy;
         let vfs = MemVfs::new();
-        let engine = open_on(vfs.clone(), &options(strategy)).await.unwrap();
+        let engine = open_on(vfs.clone(), &in_place_options(strategy))
+            .await
+            .unwrap();
         let mut model = Model::new();
-        commit_round(&engine, &mut model, 0).await;
+        commit_keys(&engine, &mut model, 0, 0..80).await;
         engine.checkpoint().await.unwrap();
-        commit_round(&engine, &mut model, 1).await;
+        commit_keys(&engine, &mut model, 1, 0..80).await;
         let before = vfs.contents("data").unwrap();
         engine.checkpoint().await.unwrap();
         let written = vfs.contents("data").unwrap();
@@ -97,7 +65,7 @@ fn a_fuzzy_checkpoint_write_that_was_lost_is_repaired_from_the_full_page_images(
             reverted.get() > 0,
             "pages the checkpoint wrote were written again"
         );
-        let engine = open_on(image, &options(strategy))
+        let engine = open_on(image, &in_place_options(strategy))
             .await
             .unwrap_or_else(|error| panic!("{} lost sectors: {error}", reverted.get()));
         assert_same(
@@ -111,7 +79,7 @@ fn a_fuzzy_checkpoint_write_that_was_lost_is_repaired_from_the_full_page_images(
 /// Opens `image` as a physical-log database and expects corruption of the physical log
 /// whose detail contains `says`.
 async fn expect_physical_log_corruption(image: MemVfs, says: &str) {
-    let error = match open_on(image, &options(Strategy::PhysicalLog)).await {
+    let error = match open_on(image, &in_place_options(Strategy::PhysicalLog)).await {
         Ok(_) => panic!("opened a page the physical log cannot account for"),
         Err(error) => error,
     };
@@ -129,17 +97,17 @@ async fn expect_physical_log_corruption(image: MemVfs, says: &str) {
 fn a_physical_log_page_damaged_at_rest_fails_the_open_typed() {
     block_on(async {
         let vfs = MemVfs::new();
-        let engine = open_on(vfs.clone(), &options(Strategy::PhysicalLog))
+        let engine = open_on(vfs.clone(), &in_place_options(Strategy::PhysicalLog))
             .await
             .unwrap();
         let mut model = Model::new();
-        commit_round(&engine, &mut model, 0).await;
+        commit_keys(&engine, &mut model, 0, 0..80).await;
         engine.checkpoint().await.unwrap();
         let at_checkpoint = vfs.contents("data").unwrap();
         drop(engine);
         // The last page slot the checkpoint left, with a byte flipped near its start; nothing
         // wrote it since, so the physical log holds no before-image of it.
-        let slot_bytes = options(Strategy::PhysicalLog).slot_bytes() as usize;
+        let slot_bytes = in_place_options(Strategy::PhysicalLog).slot_bytes() as usize;
         let image = copy_vfs(&vfs, |name, bytes| {
             if name == "data" {
                 bytes[at_checkpoint.len() - slot_bytes + 100] ^= 0x40;
@@ -154,11 +122,11 @@ fn a_physical_log_page_damaged_at_rest_fails_the_open_typed() {
 fn a_physical_log_page_newer_than_its_checkpoint_without_a_before_image_fails_the_open() {
     block_on(async {
         let vfs = MemVfs::new();
-        let engine = open_on(vfs.clone(), &options(Strategy::PhysicalLog))
+        let engine = open_on(vfs.clone(), &in_place_options(Strategy::PhysicalLog))
             .await
             .unwrap();
         let mut model = Model::new();
-        commit_round(&engine, &mut model, 0).await;
+        commit_keys(&engine, &mut model, 0, 0..80).await;
         engine.checkpoint().await.unwrap();
         let physical_log_at_checkpoint: Vec<(String, Vec<u8>)> = vfs
             .list()
@@ -173,7 +141,7 @@ fn a_physical_log_page_newer_than_its_checkpoint_without_a_before_image_fails_th
             .collect();
         // Pages written in place after the checkpoint (evictions), each after its
         // before-image; then the physical log loses those images.
-        commit_round(&engine, &mut model, 1).await;
+        commit_keys(&engine, &mut model, 1, 0..80).await;
         drop(engine);
         let image = copy_vfs(&vfs, |name, bytes| {
             if let Some((_, old)) = physical_log_at_checkpoint
@@ -195,11 +163,13 @@ fn a_physical_log_page_older_than_its_checkpoint_is_named_as_a_lost_write() {
     block_on(async {
         let strategy = Strategy::PhysicalLog;
         let vfs = MemVfs::new();
-        let engine = open_on(vfs.clone(), &options(strategy)).await.unwrap();
+        let engine = open_on(vfs.clone(), &in_place_options(strategy))
+            .await
+            .unwrap();
         let mut model = Model::new();
-        commit_round(&engine, &mut model, 0).await;
+        commit_keys(&engine, &mut model, 0, 0..80).await;
         engine.checkpoint().await.unwrap();
-        commit_round(&engine, &mut model, 1).await;
+        commit_keys(&engine, &mut model, 1, 0..80).await;
         let before = vfs.contents("data").unwrap();
         engine.checkpoint().await.unwrap();
         let written = vfs.contents("data").unwrap();
@@ -224,7 +194,7 @@ fn a_physical_log_page_older_than_its_checkpoint_is_named_as_a_lost_write() {
             }
         })
         .await;
-        let error = match open_on(image, &options(strategy)).await {
+        let error = match open_on(image, &in_place_options(strategy)).await {
             Ok(_) => panic!("opened pages older than their checkpoint"),
             Err(error) => error,
         };

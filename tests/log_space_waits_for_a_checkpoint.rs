@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use common::{assert_same, commit_many, open_observed, open_on, small_options, Model};
-use crashpoint::{CheckpointMeasures, MemVfs, Observer, Options, Strategy, SyncMode, Trigger};
+use common::{assert_same, commit_many, open_observed, open_on, small_options, Model, TriggerLog};
+use crashpoint::{MemVfs, Options, Strategy, SyncMode, Trigger};
 use futures::executor::block_on;
 
 const CAPACITY: u64 = 16 << 10;
@@ -23,22 +23,12 @@ fn options(strategy: Strategy) -> Options {
     }
 }
 
-/// Counts finished checkpoints by trigger.
-#[derive(Default)]
-struct Triggers(Mutex<Vec<Trigger>>);
-
-impl Observer for Triggers {
-    fn checkpoint_finished(&self, _count: u64, trigger: Trigger, _measures: &CheckpointMeasures) {
-        self.0.lock().unwrap().push(trigger);
-    }
-}
-
 #[test]
 fn a_full_log_makes_the_writer_wait_for_a_checkpoint() {
     block_on(async {
         for strategy in [Strategy::Sharp, Strategy::Fuzzy, Strategy::PhysicalLog] {
             let vfs = MemVfs::new();
-            let triggers = Arc::new(Triggers::default());
+            let triggers = Arc::new(TriggerLog::default());
             let engine = open_observed(vfs.clone(), &options(strategy), triggers.clone())
                 .await
                 .unwrap();
@@ -48,9 +38,7 @@ fn a_full_log_makes_the_writer_wait_for_a_checkpoint() {
             commit_many(&engine, 0, commits, &mut model).await;
             drop(engine);
             let log_space = triggers
-                .0
-                .lock()
-                .unwrap()
+                .triggers()
                 .iter()
                 .filter(|&&trigger| trigger == Trigger::LogSpace)
                 .count();

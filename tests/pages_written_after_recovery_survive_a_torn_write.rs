@@ -7,57 +7,33 @@
 mod common;
 
 use common::{
-    apply, assert_same, copy_vfs, key, open_on, small_options, tear_changed_runs, value, Model,
+    assert_same, commit_keys, copy_vfs, in_place_options, open_on, tear_changed_runs, Model,
 };
-use crashpoint::{MemVfs, Options, Strategy, SyncMode, Write};
+use crashpoint::{MemVfs, Strategy};
 use futures::executor::block_on;
-
-fn options(strategy: Strategy) -> Options {
-    Options {
-        strategy,
-        cache_pages: 8,
-        page_size_bytes: 1024,
-        log_segment_bytes: 1 << 20,
-        ..small_options(SyncMode::Instant)
-    }
-}
-
-async fn commit_range(
-    engine: &crashpoint::Engine<MemVfs, crashpoint::ManualClock>,
-    model: &mut Model,
-    range: std::ops::Range<u32>,
-    round: u64,
-) {
-    for index in range {
-        let writes = vec![Write::put(
-            key(index),
-            value(round * 1000 + u64::from(index), 150),
-        )];
-        engine.commit(writes.clone()).await.unwrap();
-        apply(model, &writes);
-    }
-}
 
 fn torn_case(strategy: Strategy) {
     block_on(async {
         let vfs = MemVfs::new();
-        let engine = open_on(vfs.clone(), &options(strategy)).await.unwrap();
+        let engine = open_on(vfs.clone(), &in_place_options(strategy))
+            .await
+            .unwrap();
         let mut model = Model::new();
-        commit_range(&engine, &mut model, 0..80, 0).await;
+        commit_keys(&engine, &mut model, 0, 0..80).await;
         engine.checkpoint().await.unwrap();
         // Only the first keys change after the checkpoint: the other pages' first change since
         // it comes after the recovery.
-        commit_range(&engine, &mut model, 0..10, 1).await;
+        commit_keys(&engine, &mut model, 1, 0..10).await;
         drop(engine);
 
         // A crash and a recovery; then the recovered engine rewrites every key, so its pages
         // are written in place (evictions) before any checkpoint of its own.
         let recovered = vfs.crash_image();
-        let engine = open_on(recovered.clone(), &options(strategy))
+        let engine = open_on(recovered.clone(), &in_place_options(strategy))
             .await
             .unwrap();
         let at_recovery = recovered.contents("data").unwrap();
-        commit_range(&engine, &mut model, 0..80, 2).await;
+        commit_keys(&engine, &mut model, 2, 0..80).await;
         drop(engine);
 
         // Each run of changed sectors lands its first half (a run of one is lost whole).
@@ -82,7 +58,7 @@ fn torn_case(strategy: Strategy) {
                 "{strategy}: the recovered engine wrote pages in place"
             );
         }
-        let engine = open_on(image, &options(strategy))
+        let engine = open_on(image, &in_place_options(strategy))
             .await
             .unwrap_or_else(|error| panic!("{strategy}: {} torn page writes: {error}", torn.get()));
         assert_same(

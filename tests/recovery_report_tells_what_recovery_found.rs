@@ -6,25 +6,16 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use common::{assert_same, key, log_segments, open_observed, open_on, small_options, value, Model};
+use common::{
+    assert_same, commit_keys, in_place_options, log_segments, open_observed, open_on, Model,
+    TriggerLog,
+};
 use crashpoint::format::control::{CONTROL_FILE, CONTROL_SLOT_OFFSETS};
 use crashpoint::format::header::HEADER_SLOT_OFFSETS;
-use crashpoint::{
-    CheckpointMeasures, Lsn, MemVfs, Observer, Options, Strategy, SyncMode, Trigger, Write,
-};
+use crashpoint::{Lsn, MemVfs, Strategy, Trigger};
 use futures::executor::block_on;
-
-fn options(strategy: Strategy) -> Options {
-    Options {
-        strategy,
-        cache_pages: 8,
-        page_size_bytes: 1024,
-        log_segment_bytes: 1 << 20,
-        ..small_options(SyncMode::Instant)
-    }
-}
 
 /// The file and offset of anchor slot `slot` for `strategy`.
 fn anchor_slot(strategy: Strategy, slot: usize) -> (&'static str, u64) {
@@ -33,23 +24,6 @@ fn anchor_slot(strategy: Strategy, slot: usize) -> (&'static str, u64) {
         Strategy::Fuzzy => (CONTROL_FILE, CONTROL_SLOT_OFFSETS[slot]),
         Strategy::PhysicalLog => ("data", CONTROL_SLOT_OFFSETS[slot]),
     }
-}
-
-/// Commits keys `range`, one per commit; returns their LSNs.
-async fn commit_keys(
-    engine: &crashpoint::Engine<MemVfs, crashpoint::ManualClock>,
-    model: &mut Model,
-    range: std::ops::Range<u32>,
-) -> Vec<Lsn> {
-    let mut lsns = Vec::new();
-    for index in range {
-        let writes = vec![Write::put(key(index), value(u64::from(index), 150))];
-        let info = engine.commit(writes.clone()).await.unwrap();
-        assert!(info.durable);
-        common::apply(model, &writes);
-        lsns.push(info.lsn);
-    }
-    lsns
 }
 
 /// The physical log's segments, oldest first.
@@ -74,7 +48,9 @@ async fn physical_log_segments(vfs: &MemVfs) -> Vec<(u64, String)> {
 fn report_case(strategy: Strategy, checkpoints: u32) {
     block_on(async {
         let vfs = MemVfs::new();
-        let engine = open_on(vfs.clone(), &options(strategy)).await.unwrap();
+        let engine = open_on(vfs.clone(), &in_place_options(strategy))
+            .await
+            .unwrap();
         let created = engine.recovery_report().clone();
         assert!(created.created, "{strategy}: {created:?}");
         assert_eq!(created.replayed_commits, 0, "{strategy}: {created:?}");
@@ -85,14 +61,14 @@ fn report_case(strategy: Strategy, checkpoints: u32) {
 
         let mut model = Model::new();
         for round in 0..checkpoints {
-            commit_keys(&engine, &mut model, 200 + round..201 + round).await;
+            commit_keys(&engine, &mut model, 0, 200 + round..201 + round).await;
             engine.checkpoint().await.unwrap();
         }
-        let before = commit_keys(&engine, &mut model, 0..30).await;
+        let before = commit_keys(&engine, &mut model, 0, 0..30).await;
         let count = engine.checkpoint().await.unwrap();
         // Enough new keys that the tree outgrows the cache: pages are written before the next
         // checkpoint (in place for the in-place strategies).
-        let after = commit_keys(&engine, &mut model, 30..90).await;
+        let after = commit_keys(&engine, &mut model, 0, 30..90).await;
         drop(engine);
 
         let image = vfs.crash_image();
@@ -126,7 +102,7 @@ fn report_case(strategy: Strategy, checkpoints: u32) {
         let (file, offset) = anchor_slot(strategy, 1 - slot);
         image.poke(file, offset + 20, &[0x5A; 8]);
 
-        let engine = open_on(image, &options(strategy)).await.unwrap();
+        let engine = open_on(image, &in_place_options(strategy)).await.unwrap();
         let report = engine.recovery_report().clone();
         let context = format!("{strategy} from checkpoint {count}: {report:?}");
         assert!(!report.created, "{context}");
@@ -174,16 +150,6 @@ fn the_report_names_the_checkpoint_the_slot_the_replay_and_the_cut() {
     }
 }
 
-/// Records every finished checkpoint's trigger.
-#[derive(Default)]
-struct Triggers(Mutex<Vec<Trigger>>);
-
-impl Observer for Triggers {
-    fn checkpoint_finished(&self, _count: u64, trigger: Trigger, _measures: &CheckpointMeasures) {
-        self.0.lock().unwrap().push(trigger);
-    }
-}
-
 #[test]
 fn only_the_physical_log_checkpoints_at_the_end_of_recovery() {
     // GBase 8t's startup trigger: the restored and replayed state becomes a checkpoint, so the
@@ -191,19 +157,25 @@ fn only_the_physical_log_checkpoints_at_the_end_of_recovery() {
     block_on(async {
         for strategy in [Strategy::Sharp, Strategy::Fuzzy, Strategy::PhysicalLog] {
             let vfs = MemVfs::new();
-            let engine = open_on(vfs.clone(), &options(strategy)).await.unwrap();
-            let mut model = Model::new();
-            commit_keys(&engine, &mut model, 0..40).await;
-            drop(engine);
-            let triggers = Arc::new(Triggers::default());
-            let engine = open_observed(vfs.crash_image(), &options(strategy), triggers.clone())
+            let engine = open_on(vfs.clone(), &in_place_options(strategy))
                 .await
                 .unwrap();
+            let mut model = Model::new();
+            commit_keys(&engine, &mut model, 0, 0..40).await;
+            drop(engine);
+            let triggers = Arc::new(TriggerLog::default());
+            let engine = open_observed(
+                vfs.crash_image(),
+                &in_place_options(strategy),
+                triggers.clone(),
+            )
+            .await
+            .unwrap();
             let expected = match strategy {
                 Strategy::PhysicalLog => vec![Trigger::Startup],
                 _ => Vec::new(),
             };
-            assert_eq!(*triggers.0.lock().unwrap(), expected, "{strategy}");
+            assert_eq!(triggers.triggers(), expected, "{strategy}");
             assert_same(&engine.scan_all().await.unwrap(), &model, "after recovery");
         }
     });

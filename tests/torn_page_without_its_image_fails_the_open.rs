@@ -5,46 +5,27 @@
 mod common;
 
 use common::{
-    apply, copy_vfs, key, log_segments, open_on, small_options, tear_changed_runs, value,
+    commit_keys, copy_vfs, in_place_options, log_segments, open_on, tear_changed_runs, Model,
 };
-use crashpoint::{Error, MemVfs, Options, Strategy, Structure, SyncMode, Write};
+use crashpoint::{Error, MemVfs, Strategy, Structure};
 use futures::executor::block_on;
-
-fn options() -> Options {
-    Options {
-        strategy: Strategy::Fuzzy,
-        cache_pages: 8,
-        page_size_bytes: 1024,
-        log_segment_bytes: 1 << 20,
-        ..small_options(SyncMode::Instant)
-    }
-}
-
-async fn commit_round(engine: &crashpoint::Engine<MemVfs, crashpoint::ManualClock>, round: u64) {
-    let mut model = common::Model::new();
-    for index in 0..80 {
-        let writes = vec![Write::put(
-            key(index),
-            value(round * 1000 + u64::from(index), 150),
-        )];
-        engine.commit(writes.clone()).await.unwrap();
-        apply(&mut model, &writes);
-    }
-}
 
 #[test]
 fn a_torn_page_whose_image_the_log_lost_fails_the_open_typed() {
     block_on(async {
         let vfs = MemVfs::new();
-        let engine = open_on(vfs.clone(), &options()).await.unwrap();
-        commit_round(&engine, 0).await;
+        let engine = open_on(vfs.clone(), &in_place_options(Strategy::Fuzzy))
+            .await
+            .unwrap();
+        let mut model = Model::new();
+        commit_keys(&engine, &mut model, 0, 0..80).await;
         engine.checkpoint().await.unwrap();
         let data_at_checkpoint = vfs.contents("data").unwrap();
         let (_, segment) = log_segments(&vfs).await.pop().expect("a log segment");
         let log_at_checkpoint = vfs.contents(&segment).unwrap();
         // Every page changes again: full-page images go to the log, and evictions write the
         // pages in place.
-        commit_round(&engine, 1).await;
+        commit_keys(&engine, &mut model, 1, 0..80).await;
         drop(engine);
 
         let torn = std::cell::Cell::new(0);
@@ -59,7 +40,7 @@ fn a_torn_page_whose_image_the_log_lost_fails_the_open_typed() {
         })
         .await;
         assert!(torn.get() > 0, "some page write was torn");
-        let error = match open_on(image, &options()).await {
+        let error = match open_on(image, &in_place_options(Strategy::Fuzzy)).await {
             Ok(_) => panic!(
                 "opened over {} torn pages the log cannot repair",
                 torn.get()

@@ -397,3 +397,59 @@ pub fn tear_changed_runs(
     }
     runs.iter().map(|run| run.len()).collect()
 }
+
+/// Options for tests that crash and tear in-place pages under `strategy`: pages that hold the
+/// tests' 150-byte values, a cache of 8 pages (so commits evict and write pages before a
+/// checkpoint) and one log segment for the whole test.
+pub fn in_place_options(strategy: crashpoint::Strategy) -> Options {
+    Options {
+        strategy,
+        cache_pages: 8,
+        page_size_bytes: 1024,
+        log_segment_bytes: 1 << 20,
+        ..small_options(SyncMode::Instant)
+    }
+}
+
+/// Commits each of `keys` alone, with a 150-byte value of `round`, into `engine` and `model`;
+/// returns the commits' LSNs (each durable).
+pub async fn commit_keys<V: Vfs, C: crashpoint::Clock>(
+    engine: &Engine<V, C>,
+    model: &mut Model,
+    round: u64,
+    keys: impl Iterator<Item = u32>,
+) -> Vec<crashpoint::Lsn> {
+    let mut lsns = Vec::new();
+    for index in keys {
+        let writes = vec![Write::put(
+            key(index),
+            value(round * 1000 + u64::from(index), 150),
+        )];
+        let info = engine.commit(writes.clone()).await.expect("commit");
+        assert!(info.durable, "a commit under SyncMode::Instant is durable");
+        apply(model, &writes);
+        lsns.push(info.lsn);
+    }
+    lsns
+}
+
+/// An observer that records every finished checkpoint's trigger.
+#[derive(Default)]
+pub struct TriggerLog(std::sync::Mutex<Vec<crashpoint::Trigger>>);
+
+impl TriggerLog {
+    pub fn triggers(&self) -> Vec<crashpoint::Trigger> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+}
+
+impl Observer for TriggerLog {
+    fn checkpoint_finished(
+        &self,
+        _count: u64,
+        trigger: crashpoint::Trigger,
+        _measures: &crashpoint::CheckpointMeasures,
+    ) {
+        self.0.lock().expect("not poisoned").push(trigger);
+    }
+}
