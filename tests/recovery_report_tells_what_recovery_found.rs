@@ -76,7 +76,7 @@ fn report_case(strategy: Strategy, checkpoints: u32) {
         let len = image.contents(&name).unwrap().len() as u64;
         // The redo log ends in garbage: a torn tail, or (the other run) a segment whose first
         // record never landed after a roll. Either is cut and counted.
-        let mut garbage = if checkpoints % 2 == 0 {
+        let mut garbage = if checkpoints.is_multiple_of(2) {
             image.poke(&name, len, &[0xA5; 40]);
             40
         } else {
