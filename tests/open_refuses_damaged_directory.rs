@@ -172,6 +172,35 @@ async fn foreign_file_case<V: Vfs + Clone>(vfs: V) {
     let (file, detail) = expect_refused(&vfs, Structure::Directory).await;
     assert_eq!(file, vfs.location());
     assert!(detail.contains("notes.txt"), "{detail}");
+    assert!(
+        detail.contains("files that are not a database's"),
+        "{detail}"
+    );
+}
+
+async fn creation_leftover_beside_a_foreign_file_case<V: Vfs + Clone>(vfs: V) {
+    vfs.create("data.creating")
+        .await
+        .unwrap()
+        .sync()
+        .await
+        .unwrap();
+    let notes = vfs.create("notes.txt").await.unwrap();
+    notes.write_at(0, b"not a database").await.unwrap();
+    notes.sync().await.unwrap();
+    vfs.sync_dir().await.unwrap();
+    let (_, detail) = expect_refused(&vfs, Structure::Directory).await;
+    assert!(detail.contains("notes.txt"), "{detail}");
+}
+
+#[test]
+fn an_unfinished_creation_beside_a_foreign_file_is_refused() {
+    // Proves only files a creation writes mark an unfinished creation: with a stray file
+    // beside `data.creating`, open refuses instead of creating over (and deleting) it.
+    on_both(
+        |vfs| block_on(creation_leftover_beside_a_foreign_file_case(vfs)),
+        |vfs| block_on(creation_leftover_beside_a_foreign_file_case(vfs)),
+    );
 }
 
 #[test]
