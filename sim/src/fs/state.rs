@@ -809,7 +809,13 @@ impl State {
                 len: self.inode(id).current.len() as u64,
                 // What the engine was told did not become durable: the bytes it wrote, where it
                 // asked for them (a misdirected write's landing spot is damage, not its data).
-                unsynced: all.iter().map(|pending| pending.intended).collect(),
+                // A write an earlier lying fsync reported durable is not among them: the engine
+                // was told it was durable before this failure, and its loss is that lie's.
+                unsynced: all
+                    .iter()
+                    .filter(|pending| !pending.acknowledged)
+                    .map(|pending| pending.intended)
+                    .collect(),
             };
             for pending in all {
                 if self.rng().gen_bool(0.5) {

@@ -253,6 +253,34 @@ fn lying_fsync_persists_nothing_and_is_recorded() {
 }
 
 #[test]
+fn failed_fsync_leaves_out_what_a_lying_fsync_acknowledged() {
+    // Proves a failed fsync records as not durable only what the engine was never told was
+    // durable: a write an earlier lying fsync acknowledged is that lie's loss, not the
+    // failure's (found by the fuzzer: a commit acknowledged by the lying fsync was blamed on
+    // the later failure).
+    simulate(7, async {
+        let fs = disk_with("a", &[0u8; 8], config_with(FaultConfig::none()));
+        let file = fs.open("a").await.unwrap();
+        file.write_at(0, b"lie").await.unwrap();
+        let mut plan = std::collections::BTreeMap::new();
+        plan.insert(fs.io_count() + 1, FaultKind::LyingFsync);
+        plan.insert(fs.io_count() + 3, FaultKind::FsyncError);
+        fs.set_fault_plan(Some(plan));
+        file.sync().await.unwrap();
+        file.write_at(4, b"fail").await.unwrap();
+        assert!(file.sync().await.is_err());
+        assert_eq!(
+            kinds(&fs.faults())[..2],
+            [FaultKind::LyingFsync, FaultKind::FsyncError]
+        );
+        let failed = fs.failed_syncs();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].unsynced, vec![(4, 8)]);
+        assert_eq!(failed[0].len, 8);
+    });
+}
+
+#[test]
 fn fsync_error_returns_err_and_drops_unsynced_writes() {
     // Proves an fsync error is reported and recorded, reads still see every write, and the
     // dropped writes never become durable even after an honest sync (fsyncgate).
