@@ -145,3 +145,66 @@ fn a_damaged_header_of_a_completed_checkpoint_is_named() {
         ));
     }
 }
+
+/// The newest checkpoint's begin record starts a log segment, so the log still reaches it:
+/// when that record is damaged the open blames the record, even with the other header slot
+/// damaged too, and does not claim the log is gone.
+async fn damaged_record_at_a_segment_start_case(damage_other_slot: bool) {
+    let options = options();
+    let mut found = None;
+    for count in 1..64 {
+        let vfs = MemVfs::new();
+        let engine = open_on(vfs.clone(), &options).await.unwrap();
+        let mut model = Model::new();
+        commit_many(&engine, 0, count, &mut model).await;
+        let newest = engine.checkpoint().await.unwrap();
+        drop(engine);
+        let image = vfs.crash_image();
+        let slot = (newest % 2) as usize;
+        let data = image.open("data").await.unwrap();
+        let mut bytes = vec![0; HEADER_BYTES];
+        read_exact_at(&data, HEADER_SLOT_OFFSETS[slot], &mut bytes)
+            .await
+            .unwrap();
+        let SlotState::Valid(newest_header) = header::read_slot(slot, &bytes) else {
+            panic!("the newest checkpoint's header is intact");
+        };
+        let record_lsn = newest_header.checkpoint_lsn.0;
+        let names = image.list().await.unwrap();
+        if let Some(segment) = names
+            .iter()
+            .find(|name| parse_segment_name(name) == Some(record_lsn))
+        {
+            found = Some((image, segment.clone(), slot, record_lsn));
+            break;
+        }
+    }
+    let (image, segment, slot, record_lsn) =
+        found.expect("some checkpoint's begin record starts a log segment");
+    image.poke(&segment, 4, &[0x5a; 8]);
+    if damage_other_slot {
+        image.poke("data", HEADER_SLOT_OFFSETS[1 - slot] + 20, &[0xa5; 8]);
+    }
+    let error = open_on(image, &options).await.err().expect("refused");
+    let Error::Corruption {
+        file,
+        offset,
+        structure,
+        detail,
+    } = &error
+    else {
+        panic!("expected corruption, got {error}");
+    };
+    assert_eq!(*structure, Structure::CheckpointRecord, "{error}");
+    assert_eq!((file, *offset), (&segment, record_lsn), "{error}");
+    assert!(!detail.contains("gone"), "{detail}");
+}
+
+#[test]
+fn a_damaged_checkpoint_record_at_a_segment_start_is_named() {
+    // Proves a damaged checkpoint record at the very start of its segment is blamed on the
+    // log, not on a damaged other header slot as if the log had been trimmed past it.
+    for damage_other_slot in [false, true] {
+        block_on(damaged_record_at_a_segment_start_case(damage_other_slot));
+    }
+}
