@@ -11,6 +11,7 @@ pub mod explore;
 pub mod fs;
 pub mod hub;
 pub mod junit;
+pub mod log_names;
 pub mod measures;
 pub mod model;
 pub mod oracle;

@@ -87,17 +87,6 @@ pub(crate) fn describe(faults: &[FaultRecord]) -> String {
     format!("{}{more}", shown.join("; "))
 }
 
-/// Whether `name` is one of the engine's logs, from the file name prefixes alone: the oracle
-/// does not ask the engine's own parser which files it takes for log segments.
-fn is_log_file(name: &str) -> bool {
-    [
-        crashpoint::log::REDO_LOG_PREFIX,
-        crashpoint::log::PHYSICAL_LOG_PREFIX,
-    ]
-    .iter()
-    .any(|prefix| name.starts_with(prefix))
-}
-
 fn failure(kind: FailureKind, facts: &CrashFacts<'_>, message: String) -> Failure {
     Failure {
         kind,
@@ -112,7 +101,7 @@ fn failure(kind: FailureKind, facts: &CrashFacts<'_>, message: String) -> Failur
 /// older checkpoint whose log is gone). An I/O error needs a latent sector error in its file.
 fn excusing_damage(error: &Error, damage: &[FaultRecord]) -> Vec<FaultRecord> {
     match error {
-        Error::Corruption { file, .. } if !is_log_file(file) => damage
+        Error::Corruption { file, .. } if !crate::log_names::is_log_file(file) => damage
             .iter()
             .filter(|fault| fault.file == *file)
             .cloned()
@@ -147,7 +136,7 @@ fn excusing_loss(
         .iter()
         .filter(|fault| fsync_errors_excuse || fault.kind != FaultKind::FsyncError)
         .filter(|fault| {
-            let Some(start) = crashpoint::log::parse_segment_name(&fault.file) else {
+            let Some(start) = crate::log_names::redo_segment_start(&fault.file) else {
                 return false;
             };
             fault.damaged.iter().any(|&(from, to)| {

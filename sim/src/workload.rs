@@ -255,7 +255,7 @@ async fn transaction(
 fn failed_sync_before(fs: &SimFs, model: &Model, lsn: Lsn) -> Option<String> {
     let end = model.record_end(lsn)?;
     fs.failed_syncs().into_iter().find_map(|failed| {
-        let start = crashpoint::log::parse_segment_name(&failed.file)?;
+        let start = crate::log_names::redo_segment_start(&failed.file)?;
         let pending = failed.unsynced.iter().any(|&(from, to)| {
             lsn.0 < start.saturating_add(to) && start.saturating_add(from) < end
         });

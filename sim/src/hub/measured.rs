@@ -21,7 +21,7 @@
 
 use std::time::Duration;
 
-use crashpoint::log::REDO_LOG_PREFIX;
+use crate::log_names::redo_segments;
 use crashpoint::{CheckpointMeasures, CheckpointStep, Options, Strategy, Trigger};
 
 /// How long a checkpoint that wrote pages lasts at least, by what the options promise: the
@@ -55,23 +55,6 @@ pub struct CheckpointSeen {
     /// Redo log segments on disk when the checkpoint started, but the newest: its finish must
     /// have removed them.
     pub trimmable_at_start: Vec<String>,
-}
-
-/// The redo log segments among `names`, oldest first, by the start LSN their names carry.
-fn redo_segments(names: &[String]) -> Vec<(u64, String)> {
-    let mut segments: Vec<(u64, String)> = names
-        .iter()
-        .filter_map(|name| {
-            let digits = name.strip_prefix(REDO_LOG_PREFIX)?;
-            let start = digits
-                .bytes()
-                .all(|byte| byte.is_ascii_digit())
-                .then(|| digits.parse::<u64>().ok())??;
-            Some((start, name.clone()))
-        })
-        .collect();
-    segments.sort();
-    segments
 }
 
 impl CheckpointSeen {
