@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::{commit_many, open_on, small_options, Model};
+use common::{commit_many, corruption_of, open_on, small_options, Model};
 use crashpoint::format::header::{self, SlotState, HEADER_BYTES, HEADER_SLOT_OFFSETS};
 use crashpoint::log::parse_segment_name;
 use crashpoint::vfs::read_exact_at;
-use crashpoint::{Error, MemVfs, Options, StdVfs, Structure, SyncMode, Vfs, VfsFile};
+use crashpoint::{MemVfs, Options, StdVfs, Structure, SyncMode, Vfs, VfsFile};
 use futures::executor::block_on;
 
 fn options() -> Options {
@@ -60,20 +60,8 @@ async fn damaged_newest_slot_case<V: Vfs + Clone>(vfs: V, extra_checkpoints: u32
         .await
         .err()
         .expect("refused");
-    let Error::Corruption {
-        file,
-        offset,
-        structure,
-        detail,
-    } = &error
-    else {
-        panic!("expected corruption, got {error}");
-    };
-    assert_eq!(*structure, Structure::HeaderSlot(slot as u8), "{error}");
-    assert_eq!(
-        (file.as_str(), *offset),
-        ("data", HEADER_SLOT_OFFSETS[slot])
-    );
+    let (file, offset, detail) = corruption_of(&error, Structure::HeaderSlot(slot as u8));
+    assert_eq!((file, offset), ("data", HEADER_SLOT_OFFSETS[slot]));
     assert!(
         detail.contains("checksum"),
         "says why the slot failed: {detail}"
@@ -116,20 +104,8 @@ async fn completed_checkpoint_with_a_damaged_header_case(extra_checkpoints: u32)
     let image = vfs.crash_image();
     image.poke("data", HEADER_SLOT_OFFSETS[slot] + 20, &[0xa5; 8]);
     let error = open_on(image, &options).await.err().expect("refused");
-    let Error::Corruption {
-        file,
-        offset,
-        structure,
-        detail,
-    } = &error
-    else {
-        panic!("expected corruption, got {error}");
-    };
-    assert_eq!(*structure, Structure::HeaderSlot(slot as u8), "{error}");
-    assert_eq!(
-        (file.as_str(), *offset),
-        ("data", HEADER_SLOT_OFFSETS[slot])
-    );
+    let (file, offset, detail) = corruption_of(&error, Structure::HeaderSlot(slot as u8));
+    assert_eq!((file, offset), ("data", HEADER_SLOT_OFFSETS[slot]));
     assert!(
         detail.contains(&format!("the log ends checkpoint {newest}")),
         "{detail}"
@@ -186,17 +162,8 @@ async fn damaged_record_at_a_segment_start_case(damage_other_slot: bool) {
         image.poke("data", HEADER_SLOT_OFFSETS[1 - slot] + 20, &[0xa5; 8]);
     }
     let error = open_on(image, &options).await.err().expect("refused");
-    let Error::Corruption {
-        file,
-        offset,
-        structure,
-        detail,
-    } = &error
-    else {
-        panic!("expected corruption, got {error}");
-    };
-    assert_eq!(*structure, Structure::CheckpointRecord, "{error}");
-    assert_eq!((file, *offset), (&segment, record_lsn), "{error}");
+    let (file, offset, detail) = corruption_of(&error, Structure::CheckpointRecord);
+    assert_eq!((file, offset), (segment.as_str(), record_lsn), "{error}");
     assert!(!detail.contains("gone"), "{detail}");
 }
 

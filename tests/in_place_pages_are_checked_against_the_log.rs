@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_same, commit_keys, copy_vfs, in_place_options, open_on, Model};
+use common::{assert_same, commit_keys, copy_vfs, corruption_of, in_place_options, open_on, Model};
 use crashpoint::log::{parse_prefixed_segment_name, PHYSICAL_LOG_PREFIX};
 use crashpoint::{Error, MemVfs, Strategy, Structure, Vfs};
 use futures::executor::block_on;
@@ -83,13 +83,7 @@ async fn expect_physical_log_corruption(image: MemVfs, says: &str) {
         Ok(_) => panic!("opened a page the physical log cannot account for"),
         Err(error) => error,
     };
-    let Error::Corruption {
-        structure, detail, ..
-    } = &error
-    else {
-        panic!("expected corruption of the physical log, got {error}");
-    };
-    assert_eq!(*structure, Structure::PhysicalLogRecord, "{error}");
+    let (_, _, detail) = corruption_of(&error, Structure::PhysicalLogRecord);
     assert!(detail.contains(says), "{error}");
 }
 

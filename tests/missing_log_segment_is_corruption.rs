@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{assert_same, commit_many, open_on, small_options, snapshot, Model};
+use common::{assert_same, commit_many, corruption_of, open_on, small_options, snapshot, Model};
 use crashpoint::log::{
     parse_prefixed_segment_name, parse_segment_name, prefixed_segment_name, segment_name,
     PHYSICAL_LOG_PREFIX,
 };
-use crashpoint::{Error, MemVfs, Options, StdVfs, Structure, SyncMode, Vfs};
+use crashpoint::{MemVfs, Options, StdVfs, Structure, SyncMode, Vfs};
 use futures::executor::block_on;
 
 fn options() -> Options {
@@ -56,16 +56,8 @@ async fn missing_middle_segment_case<V: Vfs + Clone>(vfs: V) {
         ),
         Err(error) => error,
     };
-    let Error::Corruption {
-        file,
-        structure: Structure::LogRecord,
-        detail,
-        ..
-    } = &error
-    else {
-        panic!("expected log corruption, got {error}");
-    };
-    assert_eq!(*file, segment_name(before), "{error}");
+    let (file, _, detail) = corruption_of(&error, Structure::LogRecord);
+    assert_eq!(file, segment_name(before), "{error}");
     assert!(detail.contains(&segment_name(missing)), "{detail}");
     assert!(detail.contains(&segment_name(after)), "{detail}");
     assert!(
@@ -144,17 +136,9 @@ async fn missing_first_physical_log_segment_case<V: Vfs + Clone>(vfs: V) {
         ),
         Err(error) => error,
     };
-    let Error::Corruption {
-        file,
-        structure: Structure::PhysicalLogRecord,
-        detail,
-        ..
-    } = &error
-    else {
-        panic!("expected physical log corruption, got {error}");
-    };
+    let (file, _, detail) = corruption_of(&error, Structure::PhysicalLogRecord);
     assert_eq!(
-        *file,
+        file,
         prefixed_segment_name(PHYSICAL_LOG_PREFIX, last),
         "{error}"
     );

@@ -5,9 +5,10 @@
 mod common;
 
 use common::{
-    commit_keys, copy_vfs, in_place_options, log_segments, open_on, tear_changed_runs, Model,
+    commit_keys, copy_vfs, corruption_of, in_place_options, log_segments, open_on,
+    tear_changed_runs, Model,
 };
-use crashpoint::{Error, MemVfs, Strategy, Structure};
+use crashpoint::{MemVfs, Strategy, Structure};
 use futures::executor::block_on;
 
 #[test]
@@ -47,13 +48,7 @@ fn a_torn_page_whose_image_the_log_lost_fails_the_open_typed() {
             ),
             Err(error) => error,
         };
-        let Error::Corruption {
-            structure, detail, ..
-        } = &error
-        else {
-            panic!("expected corruption of the log, got {error}");
-        };
-        assert_eq!(*structure, Structure::LogRecord, "{error}");
+        let (_, _, detail) = corruption_of(&error, Structure::LogRecord);
         assert!(detail.contains("full-page image"), "{error}");
     });
 }

@@ -19,8 +19,8 @@ use std::task::{Context, Poll};
 use crashpoint::vfs::mem::MemFile;
 use crashpoint::vfs::DirectoryLock;
 use crashpoint::{
-    Engine, ManualClock, MemVfs, NoopObserver, Observer, Options, Result, SyncMode, Vfs, VfsFile,
-    Write,
+    Engine, Error, ManualClock, MemVfs, NoopObserver, Observer, Options, Result, Structure,
+    SyncMode, Vfs, VfsFile, Write,
 };
 
 /// The reference model: what the engine must hold.
@@ -152,6 +152,20 @@ pub fn assert_same(found: &[(Vec<u8>, Vec<u8>)], model: &Model, context: &str) {
 /// Opens (or creates) a database on `vfs` with a fresh manual clock and no observer.
 pub async fn open_on<V: Vfs>(vfs: V, options: &Options) -> Result<Engine<V, ManualClock>> {
     open_observed(vfs, options, Arc::new(NoopObserver)).await
+}
+
+/// The file, offset and detail of `error`, which must be corruption of `structure`; a panic
+/// names the error that came instead.
+pub fn corruption_of(error: &Error, structure: Structure) -> (&str, u64, &str) {
+    match error {
+        Error::Corruption {
+            file,
+            offset,
+            structure: found,
+            detail,
+        } if *found == structure => (file, *offset, detail),
+        _ => panic!("expected corruption of {structure}, got {error}"),
+    }
 }
 
 /// Opens with an observer.
