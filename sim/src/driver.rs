@@ -576,38 +576,21 @@ async fn simulate(
         absorb_fs(run, &fs, phase_number, &mut damage);
         drop(engine);
 
-        let decisions = crash_decisions(
-            scenario,
-            planned,
-            &crash_point,
-            &mut crash_rng,
-            &mut cut_rng,
-        );
-        let (mut image, mut crash_faults) = crash_point.materialize(&decisions);
-        let operations = take_recorded_operations(hub, phase_number, clients);
-        record_phase(
+        let image = crash_image(
             run,
             &fs,
-            phase_record,
-            Some((&decisions, &crash_point, &image)),
-            phase_start_io,
-            operations,
+            scenario,
+            planned,
+            PhaseEnd {
+                phase: phase_number,
+                point: &crash_point,
+                record: phase_record,
+                start_io: phase_start_io,
+                operations: take_recorded_operations(hub, phase_number, clients),
+            },
+            (&mut crash_rng, &mut cut_rng),
+            &mut damage,
         );
-        let rot = apply_planned_damage(planned, &mut image);
-        damage.extend(rot.iter().cloned());
-        crash_faults.extend(rot);
-        {
-            let mut run = run.borrow_mut();
-            run.outcome.crashes += 1;
-            for fault in &crash_faults {
-                *run.outcome
-                    .faults
-                    .entry(fault.kind.name().to_string())
-                    .or_default() += 1;
-            }
-            run.faults
-                .extend(crash_faults.into_iter().map(|fault| (phase_number, fault)));
-        }
         let cause = hub.lock().crash_cause.clone().unwrap_or_default();
         tracing::info!(crash_index, cause, image = image.digest(), "crash");
 
@@ -786,6 +769,57 @@ pub(crate) fn crash_decisions(
 /// Applies the planned phase's damage to its crash image and returns it as bit-rot faults.
 /// Planned damage is rot pinned to the disk: it damages durable data like any rot, at the
 /// bytes it landed on, so the caller counts it as damage at rest.
+/// How a crashed phase ended, for [`crash_image`].
+pub(crate) struct PhaseEnd<'a> {
+    pub phase: u32,
+    pub point: &'a CrashPoint,
+    /// The phase's schedule record, when the run records one.
+    pub record: Option<PhaseSchedule>,
+    /// The I/O counter when the phase started.
+    pub start_io: u64,
+    /// Each client's operations in the phase.
+    pub operations: Vec<Vec<Operation>>,
+}
+
+/// What the crash that ended a phase leaves on disk: the crash point materialized under its
+/// fates (drawn from the crash and cut streams, or the schedule's), recorded for replay, with
+/// the schedule's planned damage applied. The crash and every fault it injected are counted
+/// in the run; the planned damage also joins `damage`.
+pub(crate) fn crash_image(
+    run: &RefCell<SeedRun>,
+    fs: &SimFs,
+    scenario: &Scenario,
+    planned: Option<&PhaseSchedule>,
+    end: PhaseEnd<'_>,
+    (crash_rng, cut_rng): (&mut ChaCha8Rng, &mut ChaCha8Rng),
+    damage: &mut Vec<FaultRecord>,
+) -> DiskImage {
+    let decisions = crash_decisions(scenario, planned, end.point, crash_rng, cut_rng);
+    let (mut image, mut crash_faults) = end.point.materialize(&decisions);
+    record_phase(
+        run,
+        fs,
+        end.record,
+        Some((&decisions, end.point, &image)),
+        end.start_io,
+        end.operations,
+    );
+    let rot = apply_planned_damage(planned, &mut image);
+    damage.extend(rot.iter().cloned());
+    crash_faults.extend(rot);
+    let mut run = run.borrow_mut();
+    run.outcome.crashes += 1;
+    for fault in &crash_faults {
+        *run.outcome
+            .faults
+            .entry(fault.kind.name().to_string())
+            .or_default() += 1;
+    }
+    run.faults
+        .extend(crash_faults.into_iter().map(|fault| (end.phase, fault)));
+    image
+}
+
 pub(crate) fn apply_planned_damage(
     planned: Option<&PhaseSchedule>,
     image: &mut DiskImage,

@@ -35,9 +35,9 @@ use super::oracle::{self, Judged, RecoveryFacts};
 use super::redb::RedbSubject;
 use super::{Promise, Setup, Subject, SubjectError, SubjectName};
 use crate::driver::{
-    absorb_fs, apply_planned_damage, crash_decisions, fs_config, panic_failure, planned_crash,
-    planned_target, record_phase, record_recovery_faults, stream, stream_rng,
-    with_scenario_schedule, SeedOptions, SeedRun, SIMULATED_TIME_LIMIT,
+    absorb_fs, crash_image, fs_config, panic_failure, planned_crash, planned_target, record_phase,
+    record_recovery_faults, stream, stream_rng, with_scenario_schedule, PhaseEnd, SeedOptions,
+    SeedRun, SIMULATED_TIME_LIMIT,
 };
 use crate::fs::{FaultRecord, FaultScope, SimFs};
 use crate::hub::CrashTarget;
@@ -279,39 +279,23 @@ async fn simulate<S: Subject>(
             .collect();
         absorb_fs(run, &fs, crash_index, &mut damage);
 
-        let decisions = crash_decisions(
-            scenario,
-            planned,
-            &crash_point,
-            &mut crash_rng,
-            &mut cut_rng,
-        );
-        let (mut image, mut crash_faults) = crash_point.materialize(&decisions);
-        record_phase(
+        let image = crash_image(
             run,
             &fs,
-            phase_record,
-            Some((&decisions, &crash_point, &image)),
-            phase_start_io,
-            operations,
+            scenario,
+            planned,
+            PhaseEnd {
+                phase: crash_index,
+                point: &crash_point,
+                record: phase_record,
+                start_io: phase_start_io,
+                operations,
+            },
+            (&mut crash_rng, &mut cut_rng),
+            &mut damage,
         );
-        let rot = apply_planned_damage(planned, &mut image);
-        damage.extend(rot.iter().cloned());
-        crash_faults.extend(rot);
         // A recorded schedule pins the faults recovery meets to the crash image.
         let crash_image = run.borrow().schedule.is_some().then(|| image.clone());
-        {
-            let mut run = run.borrow_mut();
-            run.outcome.crashes += 1;
-            for fault in &crash_faults {
-                *run.outcome
-                    .faults
-                    .entry(fault.kind.name().to_string())
-                    .or_default() += 1;
-            }
-            run.faults
-                .extend(crash_faults.into_iter().map(|fault| (crash_index, fault)));
-        }
         tracing::info!(crash_index, image = image.digest(), "crash");
         let recovered_fs = SimFs::from_image(
             image,
