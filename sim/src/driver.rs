@@ -766,9 +766,6 @@ pub(crate) fn crash_decisions(
     }
 }
 
-/// Applies the planned phase's damage to its crash image and returns it as bit-rot faults.
-/// Planned damage is rot pinned to the disk: it damages durable data like any rot, at the
-/// bytes it landed on, so the caller counts it as damage at rest.
 /// How a crashed phase ended, for [`crash_image`].
 pub(crate) struct PhaseEnd<'a> {
     pub phase: u32,
@@ -820,6 +817,9 @@ pub(crate) fn crash_image(
     image
 }
 
+/// Applies the planned phase's damage to its crash image and returns it as bit-rot faults.
+/// Planned damage is rot pinned to the disk: it damages durable data like any rot, at the
+/// bytes it landed on, so the caller counts it as damage at rest.
 pub(crate) fn apply_planned_damage(
     planned: Option<&PhaseSchedule>,
     image: &mut DiskImage,
